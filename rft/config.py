@@ -1,0 +1,215 @@
+"""Typed experiment configuration.
+
+Each top-level YAML section maps field for field onto a pydantic model below. `load_config` resolves a bare
+name (`cefa_to_hqwmca.yaml` or `cefa_to_hqwmca`) from `configs/`, applies `section.key=value` overrides from
+the command line, and validates everything before any model is loaded. Every failure is a `ConfigError` whose
+message is one line naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, stated in one line with the offending key and how to fix it."""
+
+
+class Section(BaseModel):
+    """Base for every YAML section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(Section):
+    name: str = Field("run", description="Name of the run; outputs go to output_dir/name.")
+    output_dir: Path = Field(Path("runs"), description="Parent folder of run folders.")
+    seed: int = Field(0, description="Seed for Python, NumPy and torch.")
+
+
+class ModelConfig(Section):
+    """Which policy to load: a local Hugging Face directory, or a tiny model the project builds itself."""
+
+    path: Path | None = Field(None, description="Local directory of a checkpoint (no hub ids).")
+    tiny_preset: Literal["tiny", "small"] | None = Field(
+        None, description="Build a random-initialised model of this preset instead of loading `path`."
+    )
+    arch: Literal["qwen2_5_vl", "internvl3"] = Field(
+        "qwen2_5_vl", description="Architecture of the tiny model (ignored when `path` is set)."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    cache_dir: Path = Field(Path(".cache/models"), description="Where built tiny models are kept.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ModelConfig:
+        if (self.path is None) == (self.tiny_preset is None):
+            raise ValueError(
+                "set exactly one of model.path (a local checkpoint directory) or model.tiny_preset (tiny|small)"
+            )
+        return self
+
+
+class DataConfig(Section):
+    protocol: str = Field(..., description="Protocol name under configs/protocols/ or a YAML path.")
+    roots: dict[str, Path] = Field(
+        default_factory=dict, description="Dataset name -> local root folder of its released layout."
+    )
+    image_size: int = Field(224, ge=32, le=2048, description="Side of the face crop fed to the model.")
+    cache_dir: Path = Field(Path(".cache/data"), description="Where imported/generated datasets are kept.")
+
+
+class GRPOConfig(Section):
+    """GRPO hyper-parameters. Defaults are paper 003's DT-GRPO (Sec. 4.1) at CPU-demo scale."""
+
+    method: Literal["rft_fas", "dt_grpo", "st_grpo"] = "dt_grpo"
+    num_generations: int = Field(8, ge=2, description="Group size G (paper 003) / N (paper 001).")
+    generation_batch_size: int = Field(
+        16, ge=1, description="Completions per rollout batch; must be a multiple of num_generations."
+    )
+    per_device_train_batch_size: int = Field(8, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-6, gt=0)
+    beta: float = Field(0.0, ge=0, description="KL coefficient (paper 003: 0.0).")
+    weight_decay: float = Field(0.05, ge=0)
+    max_steps: int = Field(300, ge=1)
+    max_completion_length: int = Field(256, ge=1)
+    max_tool_calls: int = Field(3, ge=0, description="Tool calls allowed per episode (paper 003: 3).")
+    temperature: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _batch_fits_groups(self) -> GRPOConfig:
+        if self.generation_batch_size % self.num_generations:
+            raise ValueError(
+                f"generation_batch_size ({self.generation_batch_size}) must be divisible by "
+                f"num_generations ({self.num_generations}); set grpo.generation_batch_size to a multiple "
+                f"of {self.num_generations}"
+            )
+        if not math.isfinite(self.learning_rate):
+            raise ValueError("learning_rate must be a finite number")
+        return self
+
+
+class EvalConfig(Section):
+    batch_size: int = Field(16, ge=1)
+    max_samples: int | None = Field(None, ge=1, description="Cap on target samples per domain.")
+
+
+class ExperimentConfig(Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    model: ModelConfig
+    data: DataConfig
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.output_dir / self.run.name
+
+
+def resolve_config_path(name: str | Path, config_dir: Path = CONFIG_DIR) -> Path:
+    """A path that exists wins; otherwise a bare name is looked up in `configs/` (with or without .yaml)."""
+    candidate = Path(name)
+    if candidate.is_file():
+        return candidate
+    for option in (config_dir / candidate, config_dir / f"{candidate}.yaml"):
+        if option.is_file():
+            return option
+    known = sorted(p.stem for p in config_dir.glob("*.yaml"))
+    raise ConfigError(
+        f"config '{name}' not found as a file or in {config_dir}; known configs: {', '.join(known)}"
+    )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`grpo.learning_rate=1e-5` -> (["grpo", "learning_rate"], 1e-05); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{text}' is not of the form section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = raw
+        for part in keys[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{text}': '{part}' is a value, not a section")
+            node = child
+        node[keys[-1]] = value
+    return raw
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at `loc` (for did-you-mean suggestions)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return current
+        annotation = current.model_fields[part].annotation
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return current
+
+
+def describe_validation_error(error: ValidationError, root: type[BaseModel]) -> str:
+    """One line per problem: the dotted key, what is wrong, and the fix."""
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(p) for p in loc) or "<top level>"
+        if item["type"] == "extra_forbidden":
+            owner = _model_at(root, loc[:-1])
+            known = list(owner.model_fields) if owner else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            lines.append(f"unknown key '{key}': {hint}")
+        elif item["type"] == "missing":
+            lines.append(f"missing key '{key}': add it to the config")
+        elif item["type"] == "value_error":
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"invalid '{key}': {message}" if loc else message)
+        else:
+            lines.append(f"invalid '{key}': {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
+
+
+def validate_config(raw: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {describe_validation_error(error, ExperimentConfig)}") from None
+
+
+def load_config(name: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Resolve, read, override and validate a config. Raises ConfigError; loads no model."""
+    path = resolve_config_path(name)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    return validate_config(apply_overrides(raw, overrides or []), source=str(path))
+
+
+def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
+    """Write the fully resolved config next to the run's outputs (atomically)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / "config.yaml"
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    tmp.replace(target)
+    return target

@@ -1,0 +1,233 @@
+"""Random-initialised Qwen2.5-VL and InternVL3 models at test and benchmark scale, built locally.
+
+The result is an ordinary Hugging Face directory (config, safetensors, tokenizer, processor, chat template)
+that transformers, TRL and vLLM load exactly as they load the released checkpoints; nothing is downloaded.
+
+    rft tiny-model --arch qwen2_5_vl --preset tiny --out .cache/models/tiny-qwen2_5_vl
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from transformers import (
+    GotOcr2ImageProcessor,
+    InternVLConfig,
+    InternVLForConditionalGeneration,
+    InternVLProcessor,
+    InternVLVideoProcessor,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,
+    Qwen2VLImageProcessor,
+    Qwen2VLVideoProcessor,
+)
+
+from rft.models.tokenizer import train_tokenizer
+
+ARCHS = ("qwen2_5_vl", "internvl3")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Sizes of one preset. head_dim is hidden/heads; vLLM's CPU attention needs it to be 64 or more."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    vision_hidden: int
+    vision_layers: int
+    vision_heads: int
+    vision_intermediate: int
+    vocab: int
+
+
+PRESETS = {
+    # Tests: about 1-2 M parameters; loads in vLLM's CPU build.
+    "tiny": Preset(128, 2, 2, 1, 256, 64, 2, 1, 128, 2048),
+    # Benchmarks: about 100 M parameters.
+    "small": Preset(768, 12, 12, 2, 2048, 384, 8, 6, 1536, 8192),
+}
+
+
+def _round_up(value: int, multiple: int = 64) -> int:
+    return (value + multiple - 1) // multiple * multiple
+
+
+def qwen2_5_vl_config(preset: Preset, tokenizer: PreTrainedTokenizerFast) -> Qwen2_5_VLConfig:
+    head_dim = preset.hidden // preset.heads
+    # Qwen2.5-VL splits each rotary half into temporal/height/width sections in the ratio 16:24:24.
+    quarter = head_dim // 2 // 8
+    mrope = [2 * quarter, 3 * quarter, 3 * quarter]
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": _round_up(len(tokenizer)),
+            "hidden_size": preset.hidden,
+            "intermediate_size": preset.intermediate,
+            "num_hidden_layers": preset.layers,
+            "num_attention_heads": preset.heads,
+            "num_key_value_heads": preset.kv_heads,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope},
+            "bos_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": ids("<|endoftext|>"),
+        },
+        vision_config={
+            "depth": preset.vision_layers,
+            "hidden_size": preset.vision_hidden,
+            "intermediate_size": preset.vision_intermediate,
+            "num_heads": preset.vision_heads,
+            "out_hidden_size": preset.hidden,
+            "fullatt_block_indexes": [preset.vision_layers - 1],
+        },
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=False,
+    )
+
+
+def internvl3_config(preset: Preset, tokenizer: PreTrainedTokenizerFast, image_size: int) -> InternVLConfig:
+    ids = tokenizer.convert_tokens_to_ids
+    patch = 14
+    return InternVLConfig(
+        vision_config={
+            "hidden_size": preset.vision_hidden,
+            "num_hidden_layers": preset.vision_layers,
+            "num_attention_heads": preset.vision_heads,
+            "intermediate_size": preset.vision_intermediate,
+            "image_size": [image_size, image_size],
+            "patch_size": [patch, patch],
+        },
+        text_config={
+            "model_type": "qwen2",
+            "vocab_size": _round_up(len(tokenizer)),
+            "hidden_size": preset.hidden,
+            "intermediate_size": preset.intermediate,
+            "num_hidden_layers": preset.layers,
+            "num_attention_heads": preset.heads,
+            "num_key_value_heads": preset.kv_heads,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0},
+            "bos_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": ids("<|endoftext|>"),
+        },
+        image_token_id=ids("<IMG_CONTEXT>"),
+        image_seq_length=internvl_image_seq_length(image_size, patch),
+        downsample_ratio=0.5,
+        tie_word_embeddings=False,
+    )
+
+
+def internvl_image_seq_length(image_size: int, patch: int = 14, downsample_ratio: float = 0.5) -> int:
+    """Tokens per image tile after InternVL's pixel shuffle (e.g. 224 px, patch 14, ratio 0.5 -> 64)."""
+    return int((image_size // patch) ** 2 * downsample_ratio**2)
+
+
+def qwen2_5_vl_processor(tokenizer: PreTrainedTokenizerFast, image_size: int) -> Qwen2_5_VLProcessor:
+    pixels = image_size * image_size
+    image_processor = Qwen2VLImageProcessor(min_pixels=pixels, max_pixels=pixels)
+    video_processor = Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def internvl3_processor(tokenizer: PreTrainedTokenizerFast, image_size: int) -> InternVLProcessor:
+    size = {"height": image_size, "width": image_size}
+    return InternVLProcessor(
+        image_processor=GotOcr2ImageProcessor(size=size, crop_to_patches=False),
+        tokenizer=tokenizer,
+        video_processor=InternVLVideoProcessor(size=size),
+        image_seq_length=internvl_image_seq_length(image_size),
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def build_tiny_model(
+    arch: str, preset: str = "tiny", image_size: int = 224, seed: int = 0
+) -> tuple[PreTrainedModel, Qwen2_5_VLProcessor | InternVLProcessor]:
+    """A random-initialised model of `arch` at `preset` size, with its processor (tokenizer included)."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch '{arch}'; choose one of {', '.join(ARCHS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    sizes = PRESETS[preset]
+    tokenizer = train_tokenizer(arch, vocab_size=sizes.vocab)
+    torch.manual_seed(seed)
+    if arch == "qwen2_5_vl":
+        model = Qwen2_5_VLForConditionalGeneration(qwen2_5_vl_config(sizes, tokenizer))
+        processor = qwen2_5_vl_processor(tokenizer, image_size)
+    else:
+        model = InternVLForConditionalGeneration(internvl3_config(sizes, tokenizer, image_size))
+        processor = internvl3_processor(tokenizer, image_size)
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.eval(), processor
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_tiny_model(
+    out_dir: Path, arch: str, preset: str = "tiny", image_size: int = 224, seed: int = 0
+) -> Path:
+    """Build and save to `out_dir` atomically (a temp sibling, then rename). Returns `out_dir`."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model, processor = build_tiny_model(arch, preset, image_size, seed)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    manifest = {"arch": arch, "preset": preset, "image_size": image_size, "seed": seed}
+    manifest["parameters"] = count_parameters(model)
+    (tmp / "tiny_model.json").write_text(json.dumps(manifest, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def ensure_tiny_model(cache_dir: Path, arch: str, preset: str = "tiny", image_size: int = 224) -> Path:
+    """The cached model directory for (arch, preset, image_size), built on first use."""
+    target = Path(cache_dir) / f"{preset}-{arch}-{image_size}"
+    if not (target / "tiny_model.json").is_file():
+        save_tiny_model(target, arch, preset, image_size)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rft tiny-model", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", choices=ARCHS, default="qwen2_5_vl")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    parser.add_argument("--image-size", type=int, default=224, help="side of the input images (pixels)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output directory (replaced if it exists)")
+    args = parser.parse_args(argv)
+    if args.image_size % 28:
+        parser.error(f"--image-size {args.image_size} must be a multiple of 28 (patch 14 x merge 2)")
+    out = save_tiny_model(args.out, args.arch, args.preset, args.image_size, args.seed)
+    manifest = json.loads((out / "tiny_model.json").read_text())
+    print(f"saved {args.arch} ({args.preset}, {manifest['parameters']:,} parameters) to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

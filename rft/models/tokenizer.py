@@ -1,0 +1,133 @@
+"""A byte-level BPE tokenizer trained locally on the project's own prompt corpus.
+
+It carries the real special tokens of Qwen2.5-VL (and InternVL3's image tokens), so that the processors,
+TRL and vLLM treat it exactly as they treat the released tokenizers; only the merges are small.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+from rft.prompts import tar_fas
+from rft.prompts.chat_template import chat_template
+
+# Qwen2.5's special tokens, in the order of the released vocabulary's added tokens.
+QWEN_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+# Added (non-special) tokens of Qwen2.5: they are kept whole when they appear in text.
+QWEN_ADDED_TOKENS = ["<tool_call>", "</tool_call>"]
+INTERNVL_SPECIAL_TOKENS = [
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<quad>",
+    "</quad>",
+    "<ref>",
+    "</ref>",
+    "<box>",
+    "</box>",
+    "<video>",
+]
+# InternVLProcessor reads these named tokens off the tokenizer, as on the released InternVL3-hf.
+INTERNVL_NAMED_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
+
+_TOOLS = ["ZoomIn", "FFT", "LBP", "WaveletTransform", "EdgeDetection", "HOG"]
+_CUES = [
+    "moire patterns",
+    "screen glare",
+    "print texture",
+    "halftone dots",
+    "paper surface noise",
+    "unnatural flatness",
+    "rigid expression",
+    "mask boundary seams",
+    "natural skin texture",
+    "consistent 3D shading",
+    "specular highlights on the skin",
+    "periodic peaks in the spectrum",
+    "uniform LBP codes",
+    "sharp edges along the cut-out",
+]
+
+
+def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
+    """The texts the tokenizer learns from: every prompt of the project plus templated FAS explanations."""
+    yield from (
+        tar_fas.SYSTEM_PROMPT,
+        tar_fas.FIRST_ROUND_QUERY,
+        tar_fas.TOOL_GUIDANCE,
+        tar_fas.FORMAT_DECLARATION,
+        tar_fas.ANNOTATION_SYSTEM_PROMPT,
+        tar_fas.ANNOTATION_QUERY,
+        chat_template("qwen2_5_vl"),
+    )
+    rng = random.Random(seed)
+    for _ in range(explanations):
+        label, cue, tool = rng.choice(["Real", "Spoof"]), rng.choice(_CUES), rng.choice(_TOOLS)
+        x0, y0 = rng.randrange(0, 112), rng.randrange(0, 112)
+        yield (
+            f"{label}<reason>The face shows {cue}.</reason>"
+            f"<think>I should check for {rng.choice(_CUES)} with the {tool} tool.</think>\n"
+            f'<tool_call>\n{{"name": "{tool}", "arguments": {{"bbox": [{x0}, {y0}, {x0 + 112}, {y0 + 112}]}}}}\n'
+            f"</tool_call>"
+        )
+        yield f"<think>The {tool} result shows {cue}.</think> <answer><{label}></answer>"
+        yield f"<thinking>The image shows {cue}.</thinking><answer>{rng.choice(['real', 'fake'])}</answer>"
+
+
+def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE on `prompt_corpus` and wrap it with the architecture's special tokens."""
+    internvl = arch == "internvl3"
+    special = QWEN_SPECIAL_TOKENS + (INTERNVL_SPECIAL_TOKENS if internvl else [])
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # The corpus is repeated so that merges of rarer prompt words still reach min_frequency.
+    corpus = list(prompt_corpus(seed))
+    bpe.train_from_iterator(itertools.chain(corpus, corpus), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        unk_token=None,
+        additional_special_tokens=special[3:],
+        extra_special_tokens=INTERNVL_NAMED_TOKENS if internvl else None,
+        clean_up_tokenization_spaces=False,
+        model_max_length=32768,
+        padding_side="left",
+    )
+    tokenizer.add_tokens(QWEN_ADDED_TOKENS)
+    tokenizer.chat_template = chat_template(arch)
+    return tokenizer

@@ -1,0 +1,106 @@
+"""The tiny-model factory: sizes, a loadable HF directory, the chat template, and transformers generation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from rft.models.tiny import PRESETS, build_tiny_model, count_parameters, main
+from rft.prompts import tar_fas
+
+
+def image(seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray((rng.random((224, 224, 3)) * 255).astype("uint8"))
+
+
+def first_turn() -> list[dict]:
+    return [
+        {"role": "system", "content": tar_fas.SYSTEM_PROMPT},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": tar_fas.FIRST_ROUND_QUERY}]},
+    ]
+
+
+def test_tiny_preset_is_under_two_million_parameters(tiny_model_dir):
+    manifest = json.loads((tiny_model_dir / "tiny_model.json").read_text())
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    assert count_parameters(model) == manifest["parameters"] < 2_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "internvl3"])
+def test_small_preset_is_50_to_150_million_parameters(arch):
+    model, _ = build_tiny_model(arch, "small")
+    assert 50_000_000 <= count_parameters(model) <= 150_000_000
+
+
+def test_head_dim_suits_vllm_cpu_attention():
+    assert all(p.hidden // p.heads >= 64 for p in PRESETS.values())
+
+
+def test_special_tokens_are_single_tokens(tiny_model_dir):
+    tokenizer = AutoProcessor.from_pretrained(tiny_model_dir).tokenizer
+    for token in ["<|im_start|>", "<|im_end|>", "<|image_pad|>", "<tool_call>", "</tool_call>"]:
+        assert len(tokenizer.encode(token, add_special_tokens=False)) == 1, token
+    assert tokenizer.decode(tokenizer.encode("<think>Moiré?</think>")) == "<think>Moiré?</think>"
+
+
+def test_chat_template_renders_images_tool_calls_and_turns(tiny_model_dir):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    tools = [{"type": "function", "function": {"name": "FFT", "parameters": {"type": "object"}}}]
+    conversation = [
+        *first_turn(),
+        {"role": "assistant", "content": "Real<reason>skin</reason>"},
+        {"role": "user", "content": tar_fas.TOOL_GUIDANCE},
+        {
+            "role": "assistant",
+            "content": "<think>check</think>",
+            "tool_calls": [{"type": "function", "function": {"name": "FFT", "arguments": {}}}],
+        },
+        {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": "FFT result"}]},
+        {"role": "assistant", "content": "<think>peaks</think> <answer><Spoof></answer>"},
+    ]
+    text = processor.apply_chat_template(conversation, tools=tools, tokenize=False)
+    assert text.startswith("<|im_start|>system\n" + tar_fas.SYSTEM_PROMPT + "\n\n# Tools")
+    assert text.count("<|im_start|>assistant\n") == 3
+    assert '<tool_call>\n{"name": "FFT", "arguments": {}}\n</tool_call><|im_end|>' in text
+    assert "<|im_start|>user\n<tool_response>\n" in text
+    image_token = "<|image_pad|>" if "qwen" in tiny_model_dir.name else "<IMG_CONTEXT>"
+    assert text.count(image_token) == 2
+    # The processor expands every image, the tool's output included, into patch tokens.
+    inputs = processor(text=[text], images=[image(0), image(1)], return_tensors="pt")
+    assert inputs["input_ids"].shape[1] > 2 * 60
+
+
+def test_generation_prompt_ends_with_assistant_turn(tiny_model_dir):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    text = processor.apply_chat_template(first_turn(), add_generation_prompt=True, tokenize=False)
+    assert text.endswith("<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_transformers_generates_from_an_image_prompt(tiny_model_dir):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    text = processor.apply_chat_template(first_turn(), add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text, text], images=[image(0), image(1)], return_tensors="pt", padding=True)
+    torch.manual_seed(0)
+    out = model.generate(**inputs, max_new_tokens=10, do_sample=True)
+    new = out[:, inputs["input_ids"].shape[1] :]
+    assert new.shape[0] == 2 and 1 <= new.shape[1] <= 10
+    assert (new != processor.tokenizer.pad_token_id).any()
+
+
+def test_cli_writes_a_loadable_directory(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["--arch", "qwen2_5_vl", "--out", str(out)]) == 0
+    assert "parameters" in capsys.readouterr().out
+    assert AutoModelForImageTextToText.from_pretrained(out).config.model_type == "qwen2_5_vl"
+    assert not (tmp_path / "m.tmp").exists()
+
+
+def test_cli_rejects_bad_image_size(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "m"), "--image-size", "100"])

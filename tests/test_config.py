@@ -1,0 +1,97 @@
+"""Typed configs: bare names resolve, overrides apply, and bad configs fail with the key named."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rft.config import ConfigError, load_config, save_resolved_config, validate_config
+
+VALID = {
+    "run": {"name": "t", "seed": 3},
+    "model": {"tiny_preset": "tiny", "arch": "internvl3"},
+    "data": {"protocol": "synth_cross_domain"},
+    "grpo": {"num_generations": 4, "generation_batch_size": 8},
+}
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_bare_name_resolves_from_configs_dir():
+    config = load_config("demo_cpu")
+    assert config.model.tiny_preset == "tiny"
+    assert load_config("demo_cpu.yaml") == config
+
+
+def test_unknown_name_lists_known_configs():
+    with pytest.raises(ConfigError, match="demo_cpu"):
+        load_config("no_such_config")
+
+
+def test_overrides_apply_with_yaml_types(tmp_path):
+    config = load_config(
+        write(tmp_path, VALID), ["grpo.learning_rate=1e-5", "run.name=other", "data.roots.x=/d"]
+    )
+    assert config.grpo.learning_rate == pytest.approx(1e-5)
+    assert config.run.name == "other"
+    assert config.data.roots == {"x": Path("/d")}
+
+
+def test_misspelt_key_names_key_and_suggests(tmp_path):
+    raw = {**VALID, "grpo": {**VALID["grpo"], "lerning_rate": 1e-5}}
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, raw))
+    message = str(error.value)
+    assert "grpo.lerning_rate" in message and "did you mean 'learning_rate'" in message
+    assert "\n" not in message
+
+
+def test_misspelt_section_names_section(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'gpro'.*did you mean 'grpo'"):
+        load_config(write(tmp_path, {**VALID, "gpro": {}}))
+
+
+def test_wrong_type_names_key(tmp_path):
+    raw = {**VALID, "grpo": {**VALID["grpo"], "num_generations": "eight"}}
+    with pytest.raises(ConfigError, match=r"invalid 'grpo.num_generations'.*'eight'"):
+        load_config(write(tmp_path, raw))
+
+
+def test_batch_not_divisible_by_group_names_key_and_fix(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, VALID), ["grpo.generation_batch_size=6"])
+    message = str(error.value)
+    assert "grpo" in message and "generation_batch_size (6)" in message and "num_generations (4)" in message
+    assert "multiple of 4" in message
+
+
+def test_model_needs_exactly_one_source():
+    with pytest.raises(ConfigError, match=r"model.path.*model.tiny_preset"):
+        validate_config({**VALID, "model": {"tiny_preset": "tiny", "path": "/x"}})
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
+        load_config("demo_cpu", ["grpo.learning_rate"])
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("run: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    config = load_config(write(tmp_path, VALID), ["grpo.max_steps=7"])
+    saved = save_resolved_config(config, tmp_path / "run")
+    assert load_config(saved) == config
+
+
+def test_every_shipped_config_validates():
+    for path in sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml")):
+        load_config(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +58,16 @@ class ModelConfig(Section):
         return self
 
 
+class SyntheticConfig(Section):
+    """How to generate the synthetic benchmark when a protocol reads dataset `synthetic` and
+    `data.roots.synthetic` is not set (docs/SYNTHETIC.md)."""
+
+    n_per_domain: int = Field(600, ge=20, description="Images per synthetic domain.")
+    seed: int = 0
+    attack_strength: float = Field(1.0, gt=0, le=4)
+    workers: int = Field(2, ge=1)
+
+
 class DataConfig(Section):
     protocol: str = Field(..., description="Protocol name under configs/protocols/ or a YAML path.")
     roots: dict[str, Path] = Field(
@@ -64,6 +75,7 @@ class DataConfig(Section):
     )
     image_size: int = Field(224, ge=32, le=2048, description="Side of the face crop fed to the model.")
     cache_dir: Path = Field(Path(".cache/data"), description="Where imported/generated datasets are kept.")
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
 
 class GRPOConfig(Section):
@@ -153,14 +165,26 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+def _model_class(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `Selection`, `list[Selection]` or `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_class(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model class that owns the field at `loc` (for did-you-mean suggestions)."""
     current: type[BaseModel] | None = model
     for part in loc:
-        if current is None or not isinstance(part, str) or part not in current.model_fields:
-            return current
-        annotation = current.model_fields[part].annotation
-        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if isinstance(part, int):  # a list position: stay with the item model
+            continue
+        if current is None or part not in current.model_fields:
+            return None
+        current = _model_class(current.model_fields[part].annotation)
     return current
 
 

@@ -1,0 +1,75 @@
+"""`python -m reward_service`: run the reward service (visual tools + rollout scoring) on Ray Serve.
+
+    python -m reward_service --port 8100 --replicas 2            # local Ray, 127.0.0.1 only
+    RAY_ADDRESS=auto python -m reward_service --host 0.0.0.0 --replicas 8 --max-replicas 32   # on a cluster
+
+Endpoints: POST /v1/tools, POST /v1/score, GET /healthz, /readyz, /metrics (docs/REWARD_SERVICE.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from reward_service.app import ServiceSettings
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = ServiceSettings()
+    parser = argparse.ArgumentParser(
+        prog="python -m reward_service",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--replicas", type=int, default=defaults.replicas, help="replicas of each worker")
+    parser.add_argument("--max-replicas", type=int, default=None, help="enable autoscaling up to this many")
+    parser.add_argument("--replica-cpus", type=float, default=defaults.replica_cpus)
+    parser.add_argument("--request-timeout", type=float, default=defaults.request_timeout_s, help="seconds")
+    parser.add_argument(
+        "--max-batch-size", type=int, default=defaults.max_batch_size, help="tool calls per batch"
+    )
+    parser.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms)
+    parser.add_argument(
+        "--chunk-size", type=int, default=defaults.chunk_size, help="rollouts per scoring chunk"
+    )
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
+    args = parser.parse_args(argv)
+    if args.replicas < 1 or (args.max_replicas is not None and args.max_replicas < args.replicas):
+        parser.error("--replicas must be >= 1 and --max-replicas (if given) >= --replicas")
+    if args.chunk_size < 1 or args.max_batch_size < 1 or args.request_timeout <= 0:
+        parser.error("--chunk-size and --max-batch-size must be >= 1 and --request-timeout > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from reward_service.app import start, stop  # Ray is imported only once the arguments are known good
+
+    settings = ServiceSettings(
+        replicas=args.replicas,
+        max_replicas=args.max_replicas,
+        replica_cpus=args.replica_cpus,
+        request_timeout_s=args.request_timeout,
+        max_batch_size=args.max_batch_size,
+        batch_wait_ms=args.batch_wait_ms,
+        chunk_size=args.chunk_size,
+    )
+    url = start(settings, host=args.host, port=args.port, num_cpus=args.num_cpus)
+    print(f"reward_service ready at {url} (Ctrl-C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, SystemExit):
+        return 0
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The reward service for real: Ray Serve replicas, HTTP, retries, idempotency and a replica killed mid-batch."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+import ray
+import requests
+
+from reward_service.client import InProcessRewards, RewardClient, RewardServiceError
+
+TOOL_CALL = '<think>check the spectrum</think><tool_call>{"name": "FFTTool", "arguments": {}}</tool_call>'
+ZOOM_CALL = '<think>zoom</think><tool_call>{"name": "ZoomInTool", "arguments": {"bbox": [10, 10, 90, 90]}}</tool_call>'
+
+
+def episode(i: int) -> dict:
+    """Multi-turn DT-GRPO episodes of varied shapes: correct/incorrect, with and without tools."""
+    label = "spoof" if i % 2 else "live"
+    answer = ["<Spoof>", "<Real>"][i % 3 == 0]
+    turns = [f"{answer}<reason>first look {i}</reason>"]
+    turns += [TOOL_CALL, ZOOM_CALL][: i % 3]
+    turns.append(f"<think>done {i}</think><answer>{answer}</answer>")
+    return {"id": f"r{i}", "label": label, "turns": turns}
+
+
+def metric(url: str, name: str) -> float:
+    text = requests.get(url + "/metrics", timeout=10).text
+    values = [float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)]
+    return sum(values)
+
+
+def image() -> np.ndarray:
+    return (np.random.default_rng(0).random((224, 224, 3)) * 255).astype(np.uint8)
+
+
+def test_health_ready_and_metrics(service_url):
+    assert requests.get(service_url + "/healthz", timeout=10).json() == {"status": "ok"}
+    assert requests.get(service_url + "/readyz", timeout=30).json() == {"status": "ready"}
+    assert "reward_service_requests" in requests.get(service_url + "/metrics", timeout=10).text
+
+
+def test_tool_over_http_equals_in_process(service_url):
+    remote = RewardClient(service_url).run_tool("FFTTool", image(), {})
+    local = InProcessRewards().run_tool("FFTTool", image(), {})
+    assert remote.ok and local.ok
+    assert np.array_equal(remote.image, local.image)
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "error_type"),
+    [
+        ("ZoomInTool", {"bbox": [float("nan"), 0, 10, 10]}, "ToolArgumentError"),
+        ("ZoomInTool", {"bbox": [1e300, -5, 3, 3]}, "ToolArgumentError"),
+        ("MagicTool", {}, "UnknownToolError"),
+        ("LBPTool", "not an object", "ToolArgumentError"),
+    ],
+)
+def test_bad_tool_calls_are_typed_rejections(service_url, name, arguments, error_type):
+    result = RewardClient(service_url).run_tool(name, image(), arguments)
+    assert not result.ok and result.image is None
+    assert result.error_type == error_type and name in result.error
+
+
+def test_corrupt_image_is_a_rejection_not_a_crash(service_url):
+    body = {"name": "FFTTool", "arguments": {}, "image_png": "bm90IGFuIGltYWdl"}
+    reply = requests.post(service_url + "/v1/tools", json=body, timeout=30)
+    assert reply.status_code == 200 and reply.json()["error_type"] == "ImageDecodeError"
+
+
+def test_scores_64_episodes_like_in_process(service_url):
+    rollouts = [episode(i) for i in range(64)]
+    remote = RewardClient(service_url).score("dt_grpo", rollouts)
+    assert remote == InProcessRewards().score("dt_grpo", rollouts)
+    assert [s.id for s in remote] == [r["id"] for r in rollouts]
+
+
+def test_same_request_id_is_scored_once(service_url):
+    client = RewardClient(service_url)
+    rollouts = [episode(i) for i in range(10)]
+    request_id = uuid.uuid4().hex
+    before = metric(service_url, "reward_service_rollouts_scored_total")
+    first = client.score("dt_grpo", rollouts, request_id=request_id)
+    second = client.score("dt_grpo", rollouts, request_id=request_id)
+    assert first == second
+    assert metric(service_url, "reward_service_rollouts_scored_total") - before == 10
+
+
+def test_reused_request_id_with_other_rollouts_is_refused(service_url):
+    client = RewardClient(service_url)
+    request_id = uuid.uuid4().hex
+    client.score("dt_grpo", [episode(1)], request_id=request_id)
+    with pytest.raises(RewardServiceError, match="409"):
+        client.score("dt_grpo", [episode(2)], request_id=request_id)
+
+
+def test_invalid_requests_are_refused_with_a_reason(service_url):
+    client = RewardClient(service_url)
+    with pytest.raises(RewardServiceError, match=r"422.*unknown coefficient"):
+        client.score("dt_grpo", [episode(1)], coefficients={"beta_fats": 1.0})
+    reply = requests.post(service_url + "/v1/score", data=b"{not json", timeout=10)
+    assert reply.status_code == 422
+    assert client.health()
+
+
+def test_client_gives_up_clearly_when_nothing_listens():
+    with socket_free() as port:
+        client = RewardClient(f"http://127.0.0.1:{port}", retries=2, backoff_s=0.01, timeout_s=2)
+        with pytest.raises(RewardServiceError, match="failed after 3 attempts"):
+            client.score("dt_grpo", [episode(1)])
+
+
+class socket_free:
+    """A loopback port with nothing listening on it."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def scorer_replica_names() -> list[dict]:
+    return [a for a in ray.util.list_named_actors(all_namespaces=True) if "#Scorer#" in a["name"]]
+
+
+def test_killing_a_replica_mid_batch_loses_and_duplicates_nothing(service_url):
+    rollouts = [episode(i) for i in range(3000)]  # 1500 chunks of 2 across the two Scorer replicas
+    expected = InProcessRewards().score("dt_grpo", rollouts)
+    chunks_before = metric(service_url, "reward_service_chunks_scored_total")
+    result: dict = {}
+
+    def call() -> None:
+        result["scores"] = RewardClient(service_url, timeout_s=300).score("dt_grpo", rollouts)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while metric(service_url, "reward_service_chunks_scored_total") - chunks_before < 20:
+        assert time.monotonic() < deadline and worker.is_alive(), "the batch never got going"
+        time.sleep(0.02)
+    victim = scorer_replica_names()[0]
+    ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
+    chunks_at_kill = metric(service_url, "reward_service_chunks_scored_total") - chunks_before
+    worker.join(timeout=300)
+    assert chunks_at_kill < len(rollouts) / 2, "the batch had finished before the kill"
+    assert victim["name"] not in [a["name"] for a in scorer_replica_names()]
+    # Every id, once, in order, with the in-process values. (Ray Serve's router re-sends a request whose
+    # replica died; the ingress re-sends a chunk if the death still surfaces as a RayActorError.)
+    assert result["scores"] == expected

@@ -41,8 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.replicas < 1 or (args.max_replicas is not None and args.max_replicas < args.replicas):
         parser.error("--replicas must be >= 1 and --max-replicas (if given) >= --replicas")
-    if args.chunk_size < 1 or args.max_batch_size < 1 or args.request_timeout <= 0:
-        parser.error("--chunk-size and --max-batch-size must be >= 1 and --request-timeout > 0")
+    if args.max_batch_size < 1 or args.request_timeout <= 0:
+        parser.error("--max-batch-size must be >= 1 and --request-timeout > 0")
     return args
 
 
@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         request_timeout_s=args.request_timeout,
         max_batch_size=args.max_batch_size,
         batch_wait_ms=args.batch_wait_ms,
-        chunk_size=args.chunk_size,
     )
     url = start(settings, host=args.host, port=args.port, num_cpus=args.num_cpus)
     print(f"reward_service ready at {url} (Ctrl-C to stop)", flush=True)

@@ -90,7 +90,8 @@ def encode_png(image: Image.Image | np.ndarray) -> str:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    # Level 1 costs about a third less time than PNG's default and the images stay lossless.
+    image.save(buffer, format="PNG", compress_level=1)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

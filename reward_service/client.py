@@ -1,12 +1,15 @@
 """Clients of the reward service: over HTTP with retries, or in-process on a single machine.
 
 Both expose `run_tool` and `score` with the same signatures and results, so trainers and the rollout server
-take either. A score call picks its request id once and reuses it on every retry; the service answers a
-repeated id from its cache (or waits for the running copy), so a retry never loses or duplicates a score.
+take either. The HTTP client splits a large batch into chunks sent concurrently (Serve spreads them over the
+replicas); each chunk's request id is fixed before the first attempt and reused on every retry, and the
+answer is assembled by rollout id and checked to hold each id exactly once.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -109,12 +112,24 @@ class RewardClient:
         timeout_s: float = 60.0,
         retries: int = 5,
         backoff_s: float = 0.2,
+        chunk_size: int = 64,
+        max_in_flight: int = 4,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.session = requests.Session()
+        self.chunk_size = chunk_size
+        self.max_in_flight = max_in_flight
+        self.retried = 0  # attempts repeated after a connection error or a 5xx, for logs and tests
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        # requests.Session is not thread-safe; one per thread that sends chunks.
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
 
     def _post(self, path: str, body: str) -> dict[str, Any]:
         last_problem = "no attempt made"
@@ -136,7 +151,9 @@ class RewardClient:
                         f"{path} refused the request ({reply.status_code}): {reply.text[:500]}"
                     )
                 last_problem = f"HTTP {reply.status_code}: {reply.text[:200]}"
-            time.sleep(self.backoff_s * 2**attempt)
+            if attempt < self.retries:
+                self.retried += 1
+                time.sleep(self.backoff_s * 2**attempt)
         raise RewardServiceError(
             f"{self.base_url}{path} failed after {self.retries + 1} attempts: {last_problem}"
         )
@@ -164,8 +181,27 @@ class RewardClient:
         request_id: str | None = None,
     ) -> list[ScoredRollout]:
         request = _score_request(method, rollouts, coefficients, max_tool_calls, request_id)
-        response = ScoreResponse.model_validate(self._post("/v1/score", request.model_dump_json()))
-        return _check_exactly_once(request, response)
+        chunks = [
+            request.rollouts[i : i + self.chunk_size]
+            for i in range(0, len(request.rollouts), self.chunk_size)
+        ]
+        parts = [
+            request.model_copy(update={"request_id": f"{request.request_id}/{index}", "rollouts": chunk})
+            for index, chunk in enumerate(chunks)
+        ]
+        with concurrent.futures.ThreadPoolExecutor(min(self.max_in_flight, len(parts))) as pool:
+            answers = list(pool.map(self._score_part, parts))
+        scores = [
+            scored
+            for part, answer in zip(parts, answers, strict=True)
+            for scored in _check_exactly_once(part, answer)
+        ]
+        return _check_exactly_once(
+            request, ScoreResponse(request_id=request.request_id, method=method, scores=scores)
+        )
+
+    def _score_part(self, part: ScoreRequest) -> ScoreResponse:
+        return ScoreResponse.model_validate(self._post("/v1/score", part.model_dump_json()))
 
 
 def connect(url: str | None) -> RewardClient | InProcessRewards:

@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from rft.prompts import tar_fas
 
-# The fast answer of paper 003 starts with the bare class (Appendix B.2: "<CLS><reason></reason>").
-FAST_ANSWER_CLASSES = ("Real", "Spoof")
+# Paper 003's fast answer is "<CLS><reason></reason>" (Appendix B.2) with <CLS> one of the answer tokens of
+# the format declaration, "<Real>" / "<Spoof>" (Appendix B.1).
+FAST_ANSWER_CLASSES = (tar_fas.ANSWER_REAL, tar_fas.ANSWER_SPOOF)
 
 
 def fast_answer_messages(system_prompt: str = tar_fas.SYSTEM_PROMPT) -> list[dict]:

@@ -90,7 +90,7 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
         label, cue, tool = rng.choice(["Real", "Spoof"]), rng.choice(_CUES), rng.choice(_TOOLS)
         x0, y0 = rng.randrange(0, 112), rng.randrange(0, 112)
         yield (
-            f"{label}<reason>The face shows {cue}.</reason>"
+            f"<{label}><reason>The face shows {cue}.</reason>"
             f"<think>I should check for {rng.choice(_CUES)} with the {tool} tool.</think>\n"
             f'<tool_call>\n{{"name": "{tool}", "arguments": {{"bbox": [{x0}, {y0}, {x0 + 112}, {y0 + 112}]}}}}\n'
             f"</tool_call>"

@@ -18,8 +18,7 @@ def free_port() -> int:
 def service_url() -> Iterator[str]:
     from reward_service.app import ServiceSettings, start, stop
 
-    # Small chunks make a large batch many replica calls, so a replica can be killed in the middle of one.
-    settings = ServiceSettings(replicas=2, replica_cpus=0.25, chunk_size=2, request_timeout_s=120)
+    settings = ServiceSettings(replicas=2, replica_cpus=0.5, request_timeout_s=120)
     url = start(settings, host="127.0.0.1", port=free_port(), num_cpus=2)
     yield url
     stop()

@@ -1,0 +1,40 @@
+"""Resolving the dataset roots a protocol needs, generating the synthetic benchmark when asked for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from rft.data.synth.generate import generate_benchmark
+
+SYNTHETIC = "synthetic"
+
+
+def synthetic_dir(
+    cache_dir: Path, n_per_domain: int, seed: int, attack_strength: float, image_size: int
+) -> Path:
+    """A cache folder named by the generation parameters, so a change regenerates and a rerun reuses."""
+    key = json.dumps([n_per_domain, seed, attack_strength, image_size])
+    return Path(cache_dir) / f"synthetic-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def prepare_roots(
+    *,
+    datasets_needed: list[str],
+    roots: dict[str, Path],
+    cache_dir: Path,
+    image_size: int,
+    n_per_domain: int,
+    seed: int,
+    attack_strength: float,
+    workers: int,
+) -> dict[str, Path]:
+    """`roots`, plus a generated synthetic benchmark when one is needed and no root was given for it."""
+    resolved = dict(roots)
+    if SYNTHETIC in datasets_needed and SYNTHETIC not in resolved:
+        target = synthetic_dir(cache_dir, n_per_domain, seed, attack_strength, image_size)
+        if not (target / "summary.json").is_file():
+            generate_benchmark(target, n_per_domain, seed, image_size, workers, attack_strength)
+        resolved[SYNTHETIC] = target
+    return resolved

@@ -4,7 +4,9 @@
 
 For each replica count it starts the real service (Ray Serve on 127.0.0.1) and measures:
 - the cost of scoring one batch of 64 multi-turn DT-GRPO episodes through the service, against scoring the
-  same batch in-process plus one HTTP round trip (GET /healthz through the same proxy and ingress);
+  same batch in-process plus one HTTP round trip: a POST of the same request body to /v1/echo, which reads
+  the body and does nothing else (a bodiless GET /healthz is reported too; Serve's proxy forwards a body to
+  the replica in extra messages, so a GET understates the transport of a 30 kB request);
 - throughput: tool calls/s (224x224 FFTTool/LBPTool/ZoomInTool calls from concurrent clients) and scored
   rollouts/s (concurrent batches of 64).
 Medians are reported; the machine's other load shows in the spread, so run it on a quiet machine.
@@ -54,25 +56,23 @@ def median_ms(samples: list[float]) -> float:
     return 1000 * statistics.median(samples)
 
 
-def time_calls(fn, reps: int, warmup: int = 5) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+def score_in_process(batch: list[dict]) -> None:
+    request = ScoreRequest(
+        request_id=uuid.uuid4().hex, method="dt_grpo", rollouts=[Rollout.model_validate(r) for r in batch]
+    )
+    score_batch(request)
 
 
-def in_process_batch_seconds(batch: list[dict], reps: int) -> list[float]:
-    def run() -> None:
-        request = ScoreRequest(
-            request_id=uuid.uuid4().hex, method="dt_grpo", rollouts=[Rollout.model_validate(r) for r in batch]
-        )
-        score_batch(request)
-
-    return time_calls(run, reps)
+def interleaved(fns: dict, reps: int, warmup: int = 5) -> dict[str, list[float]]:
+    """Time each function once per round, round after round, so drift in the machine's load hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(warmup + reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def throughput(fn, clients: int, seconds: float) -> float:
@@ -106,9 +106,18 @@ def bench_replicas(replicas: int, reps: int, seconds: float, clients: int) -> di
         client = RewardClient(url)
         batch = episodes(64)
         session = requests.Session()
-        rtt = time_calls(lambda: session.get(url + "/healthz", timeout=10), reps)
-        service = time_calls(lambda: client.score("dt_grpo", batch), reps)
-        local = in_process_batch_seconds(batch, reps)
+        body = ScoreRequest(request_id="echo", method="dt_grpo", rollouts=batch).model_dump_json()
+        headers = {"Content-Type": "application/json"}
+        times = interleaved(
+            {
+                "local": lambda: score_in_process(batch),
+                "get": lambda: session.get(url + "/healthz", timeout=10),
+                "rtt": lambda: session.post(url + "/v1/echo", data=body, headers=headers, timeout=10),
+                "service": lambda: client.score("dt_grpo", batch),
+            },
+            reps,
+        )
+        local, rtt, service = times["local"], times["rtt"], times["service"]
         image = (np.random.default_rng(0).random((224, 224, 3)) * 255).astype(np.uint8)
         calls = iter(range(10**9))
 
@@ -122,7 +131,8 @@ def bench_replicas(replicas: int, reps: int, seconds: float, clients: int) -> di
         return {
             "replicas": replicas,
             "in_process_64_ms": round(median_ms(local), 2),
-            "http_round_trip_ms": round(median_ms(rtt), 2),
+            "get_healthz_ms": round(median_ms(times["get"]), 2),
+            "http_round_trip_ms (POST of the same body to /v1/echo)": round(median_ms(rtt), 2),
             "service_64_ms": round(median_ms(service), 2),
             "budget_ms (in-process + RTT) x 1.05": round(budget, 2),
             "within_budget": median_ms(service) <= budget,

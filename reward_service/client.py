@@ -189,8 +189,11 @@ class RewardClient:
             request.model_copy(update={"request_id": f"{request.request_id}/{index}", "rollouts": chunk})
             for index, chunk in enumerate(chunks)
         ]
-        with concurrent.futures.ThreadPoolExecutor(min(self.max_in_flight, len(parts))) as pool:
-            answers = list(pool.map(self._score_part, parts))
+        if len(parts) == 1:
+            answers = [self._score_part(parts[0])]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(min(self.max_in_flight, len(parts))) as pool:
+                answers = list(pool.map(self._score_part, parts))
         scores = [
             scored
             for part, answer in zip(parts, answers, strict=True)

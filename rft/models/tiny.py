@@ -64,26 +64,34 @@ def _round_up(value: int, multiple: int = 64) -> int:
     return (value + multiple - 1) // multiple * multiple
 
 
+def text_config(preset: Preset, tokenizer: PreTrainedTokenizerFast) -> dict:
+    """The Qwen2-family language model both architectures use (InternVL3's LLM is Qwen2.5)."""
+    ids = tokenizer.convert_tokens_to_ids
+    return {
+        "vocab_size": _round_up(len(tokenizer)),
+        "hidden_size": preset.hidden,
+        "intermediate_size": preset.intermediate,
+        "num_hidden_layers": preset.layers,
+        "num_attention_heads": preset.heads,
+        "num_key_value_heads": preset.kv_heads,
+        "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0},
+        "bos_token_id": ids("<|endoftext|>"),
+        "eos_token_id": ids("<|im_end|>"),
+        "pad_token_id": ids("<|endoftext|>"),
+    }
+
+
 def qwen2_5_vl_config(preset: Preset, tokenizer: PreTrainedTokenizerFast) -> Qwen2_5_VLConfig:
     head_dim = preset.hidden // preset.heads
     # Qwen2.5-VL splits each rotary half into temporal/height/width sections in the ratio 16:24:24.
     quarter = head_dim // 2 // 8
     mrope = [2 * quarter, 3 * quarter, 3 * quarter]
     ids = tokenizer.convert_tokens_to_ids
+    text = text_config(preset, tokenizer)
+    text["rope_parameters"]["mrope_section"] = mrope
     return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": _round_up(len(tokenizer)),
-            "hidden_size": preset.hidden,
-            "intermediate_size": preset.intermediate,
-            "num_hidden_layers": preset.layers,
-            "num_attention_heads": preset.heads,
-            "num_key_value_heads": preset.kv_heads,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope},
-            "bos_token_id": ids("<|endoftext|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"),
-        },
+        text_config=text,
         vision_config={
             "depth": preset.vision_layers,
             "hidden_size": preset.vision_hidden,
@@ -112,20 +120,7 @@ def internvl3_config(preset: Preset, tokenizer: PreTrainedTokenizerFast, image_s
             "image_size": [image_size, image_size],
             "patch_size": [patch, patch],
         },
-        text_config={
-            "model_type": "qwen2",
-            "vocab_size": _round_up(len(tokenizer)),
-            "hidden_size": preset.hidden,
-            "intermediate_size": preset.intermediate,
-            "num_hidden_layers": preset.layers,
-            "num_attention_heads": preset.heads,
-            "num_key_value_heads": preset.kv_heads,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0},
-            "bos_token_id": ids("<|endoftext|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"),
-        },
+        text_config={"model_type": "qwen2", **text_config(preset, tokenizer)},
         image_token_id=ids("<IMG_CONTEXT>"),
         image_seq_length=internvl_image_seq_length(image_size, patch),
         downsample_ratio=0.5,

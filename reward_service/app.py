@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -159,7 +160,8 @@ class RewardServer:
             request = ScoreRequest.model_validate_json(await http_request.body())
             coefficients_for(request.method, request.coefficients)
         except ValidationError as error:
-            return self._refuse(start, 422, error.errors(include_url=False, include_input=False))
+            # error.json() renders every error's context (exceptions included) as plain JSON.
+            return self._refuse(start, 422, json.loads(error.json(include_url=False, include_input=False)))
         except (TypeError, ValueError) as error:
             return self._refuse(start, 422, str(error))
         response = await self._bounded(asyncio.shield(self._score_once(request)), "score", start)

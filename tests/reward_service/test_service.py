@@ -106,6 +106,9 @@ def test_invalid_requests_are_refused_with_a_reason(service_url):
         client.score("dt_grpo", [episode(1)], coefficients={"beta_fats": 1.0})
     reply = requests.post(service_url + "/v1/score", data=b"{not json", timeout=10)
     assert reply.status_code == 422
+    twice = {"request_id": "dup", "method": "dt_grpo", "rollouts": [episode(1), episode(1)]}
+    reply = requests.post(service_url + "/v1/score", json=twice, timeout=10)
+    assert reply.status_code == 422 and "unique" in reply.text
     assert client.health()
 
 

@@ -5,8 +5,9 @@
 For each replica count it starts the real service (Ray Serve on 127.0.0.1) and measures:
 - the cost of scoring one batch of 64 multi-turn DT-GRPO episodes through the service, against scoring the
   same batch in-process plus one HTTP round trip: a POST of the same request body to /v1/echo, which reads
-  the body and does nothing else (a bodiless GET /healthz is reported too; Serve's proxy forwards a body to
-  the replica in extra messages, so a GET understates the transport of a 30 kB request);
+  it and answers as many bytes as the scoring answer has, doing nothing else (also reported: a bodiless
+  GET /healthz and the same POST with a small answer; Serve's proxy moves bodies to and from the replica in
+  extra messages, so those understate the transport of a 30 kB request and a 20 kB answer);
 - throughput: tool calls/s (224x224 FFTTool/LBPTool/ZoomInTool calls from concurrent clients) and scored
   rollouts/s (concurrent batches of 64).
 Medians are reported; the machine's other load shows in the spread, so run it on a quiet machine.
@@ -108,11 +109,14 @@ def bench_replicas(replicas: int, reps: int, seconds: float, clients: int) -> di
         session = requests.Session()
         body = ScoreRequest(request_id="echo", method="dt_grpo", rollouts=batch).model_dump_json()
         headers = {"Content-Type": "application/json"}
+        reply = session.post(url + "/v1/score", data=body, headers=headers, timeout=30)
+        echo_url = f"{url}/v1/echo?reply_bytes={len(reply.content)}"
         times = interleaved(
             {
                 "local": lambda: score_in_process(batch),
                 "get": lambda: session.get(url + "/healthz", timeout=10),
-                "rtt": lambda: session.post(url + "/v1/echo", data=body, headers=headers, timeout=10),
+                "post": lambda: session.post(url + "/v1/echo", data=body, headers=headers, timeout=10),
+                "rtt": lambda: session.post(echo_url, data=body, headers=headers, timeout=10),
                 "service": lambda: client.score("dt_grpo", batch),
             },
             reps,
@@ -132,7 +136,8 @@ def bench_replicas(replicas: int, reps: int, seconds: float, clients: int) -> di
             "replicas": replicas,
             "in_process_64_ms": round(median_ms(local), 2),
             "get_healthz_ms": round(median_ms(times["get"]), 2),
-            "http_round_trip_ms (POST of the same body to /v1/echo)": round(median_ms(rtt), 2),
+            "post_same_body_small_answer_ms": round(median_ms(times["post"]), 2),
+            "http_round_trip_ms (same body, same answer size)": round(median_ms(rtt), 2),
             "service_64_ms": round(median_ms(service), 2),
             "budget_ms (in-process + RTT) x 1.05": round(budget, 2),
             "within_budget": median_ms(service) <= budget,

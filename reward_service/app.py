@@ -32,6 +32,8 @@ from reward_service.idempotency import IdempotentResults, RequestIdReused
 
 APP_NAME = "reward_service"
 HUB_NAME = "reward_service_metrics"
+FLUSH_S = 0.2
+MAX_ECHO_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class MetricsHub:
         self.cache_hits = Counter(
             "reward_service_idempotent_hits", "Requests answered by an earlier copy", registry=self.registry
         )
+
+    def record(self, events: list[tuple]) -> None:
+        """Apply a replica's buffered events: ("request", endpoint, status, s), ("tool", name, ok, s), ..."""
+        for kind, *fields in events:
+            getattr(self, kind)(*fields)
 
     def request(self, endpoint: str, status: str, seconds: float) -> None:
         self.requests.labels(endpoint=endpoint, status=status).inc()
@@ -116,9 +123,25 @@ class RewardServer:
         self.hub = MetricsHub.options(
             name=HUB_NAME, namespace=APP_NAME, get_if_exists=True, lifetime="detached"
         ).remote()
+        self.events: list[tuple] = []
+        self.flusher: asyncio.Task | None = None
         self.results = IdempotentResults(settings.result_cache_size)
         self._run_batch.set_max_batch_size(settings.max_batch_size)
         self._run_batch.set_batch_wait_timeout_s(settings.batch_wait_ms / 1000)
+
+    def report(self, *event: Any) -> None:
+        """Buffer a metrics event; a background task sends the buffer to the hub every FLUSH_S seconds, so a
+        request pays for a list append instead of an actor call."""
+        self.events.append(event)
+        if self.flusher is None:
+            self.flusher = asyncio.ensure_future(self._flush_forever())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            if self.events:
+                events, self.events = self.events, []
+                self.hub.record.remote(events)
 
     @api.get("/healthz")
     def healthz(self) -> dict[str, str]:
@@ -130,9 +153,12 @@ class RewardServer:
         return {"status": "ready"}
 
     @api.post("/v1/echo")
-    async def echo(self, http_request: Request) -> dict[str, int]:
-        """Reads the body and does nothing else: the transport cost of a request of that size."""
-        return {"bytes": len(await http_request.body())}
+    async def echo(self, http_request: Request, reply_bytes: int = 0) -> Response:
+        """Reads the body and answers `reply_bytes` bytes, doing nothing else: the transport cost of a
+        request and an answer of those sizes (the baseline of the service's overhead)."""
+        size = len(await http_request.body())
+        padding = "x" * min(max(reply_bytes, 0), MAX_ECHO_BYTES)
+        return Response(json.dumps({"bytes": size, "padding": padding}), media_type="application/json")
 
     @api.get("/metrics")
     async def metrics(self) -> Response:
@@ -142,8 +168,8 @@ class RewardServer:
     async def run_tool(self, request: ToolRequest) -> ToolResponse:
         start = time.perf_counter()
         response = await self._bounded(self._run_batch(request), "tools", start)
-        self.hub.tool.remote(request.name[:32], response.ok, response.seconds)
-        self.hub.request.remote("tools", "ok", time.perf_counter() - start)
+        self.report("tool", request.name[:32], response.ok, response.seconds)
+        self.report("request", "tools", "ok", time.perf_counter() - start)
         return response
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
@@ -165,11 +191,11 @@ class RewardServer:
         except (TypeError, ValueError) as error:
             return self._refuse(start, 422, str(error))
         response = await self._bounded(asyncio.shield(self._score_once(request)), "score", start)
-        self.hub.request.remote("score", "ok", time.perf_counter() - start)
+        self.report("request", "score", "ok", time.perf_counter() - start)
         return Response(response.model_dump_json(), media_type="application/json")
 
     def _refuse(self, start: float, status: int, detail: Any) -> Response:
-        self.hub.request.remote("score", str(status), time.perf_counter() - start)
+        self.report("request", "score", str(status), time.perf_counter() - start)
         return JSONResponse({"detail": detail}, status_code=status)
 
     async def _score_once(self, request: ScoreRequest) -> ScoreResponse:
@@ -179,20 +205,20 @@ class RewardServer:
         except RequestIdReused as error:
             raise HTTPException(status_code=409, detail=str(error)) from None
         if self.results.hits > hits:
-            self.hub.cache_hit.remote()
+            self.report("cache_hit")
         return response
 
     async def _compute(self, request: ScoreRequest) -> ScoreResponse:
         # Scoring a chunk takes milliseconds and holds the GIL anyway: a thread hop would only add latency.
         response = score_batch(request)
-        self.hub.scored_rollouts.remote(len(response.scores))
+        self.report("scored_rollouts", len(response.scores))
         return response
 
     async def _bounded(self, awaitable: Any, endpoint: str, start: float) -> Any:
         try:
             return await asyncio.wait_for(awaitable, timeout=self.settings.request_timeout_s)
         except TimeoutError:
-            self.hub.request.remote(endpoint, "504", time.perf_counter() - start)
+            self.report("request", endpoint, "504", time.perf_counter() - start)
             raise HTTPException(
                 status_code=504, detail=f"request took longer than {self.settings.request_timeout_s} s"
             ) from None

@@ -131,7 +131,7 @@ class RewardClient:
             self._local.session = requests.Session()
         return self._local.session
 
-    def _post(self, path: str, body: str) -> dict[str, Any]:
+    def _post(self, path: str, body: str) -> bytes:
         last_problem = "no attempt made"
         for attempt in range(self.retries + 1):
             try:
@@ -145,7 +145,7 @@ class RewardClient:
                 last_problem = f"{type(error).__name__}: {str(error)[:200]}"
             else:
                 if reply.status_code == 200:
-                    return reply.json()
+                    return reply.content
                 if reply.status_code not in RETRY_STATUS:
                     raise RewardServiceError(
                         f"{path} refused the request ({reply.status_code}): {reply.text[:500]}"
@@ -170,7 +170,9 @@ class RewardClient:
         request = ToolRequest(
             name=name, arguments=arguments, image_png=encode_png(image), output_size=output_size
         )
-        return _tool_result(ToolResponse.model_validate(self._post("/v1/tools", request.model_dump_json())))
+        return _tool_result(
+            ToolResponse.model_validate_json(self._post("/v1/tools", request.model_dump_json()))
+        )
 
     def score(
         self,
@@ -204,7 +206,7 @@ class RewardClient:
         )
 
     def _score_part(self, part: ScoreRequest) -> ScoreResponse:
-        return ScoreResponse.model_validate(self._post("/v1/score", part.model_dump_json()))
+        return ScoreResponse.model_validate_json(self._post("/v1/score", part.model_dump_json()))
 
 
 def connect(url: str | None) -> RewardClient | InProcessRewards:

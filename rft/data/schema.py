@@ -61,18 +61,22 @@ class SpoofType(StrEnum):
     OTHER = "other"
 
 
-ATTACK_CATEGORY: dict[SpoofType, str] = {
-    t: (
-        "live"
-        if t is SpoofType.LIVE
-        else t.value.split("_")[0]
-        if t.value.split("_")[0] in {"print", "replay", "mask", "makeup", "partial"}
-        else {"mannequin": "mask", "fakehead": "mask", "tattoo": "partial", "wig": "partial"}.get(
-            t.value, "other"
-        )
-    )
-    for t in SpoofType
+_FAMILY_PREFIXES = {"print", "replay", "mask", "makeup", "partial"}
+_FAMILY_OF_OTHERS = {
+    "live": "live",
+    "mannequin": "mask",
+    "fakehead": "mask",
+    "tattoo": "partial",
+    "wig": "partial",
 }
+
+
+def _family(spoof_type: SpoofType) -> str:
+    prefix = spoof_type.value.split("_")[0]
+    return prefix if prefix in _FAMILY_PREFIXES else _FAMILY_OF_OTHERS.get(spoof_type.value, "other")
+
+
+ATTACK_CATEGORY: dict[SpoofType, str] = {t: _family(t) for t in SpoofType}
 
 
 def attack_category(spoof_type: SpoofType | str) -> str:

@@ -196,14 +196,13 @@ class RewardClient:
         else:
             with concurrent.futures.ThreadPoolExecutor(min(self.max_in_flight, len(parts))) as pool:
                 answers = list(pool.map(self._score_part, parts))
-        scores = [
+        # Each chunk is checked to hold its own ids once and in order; the chunks partition the request in
+        # order, so their concatenation holds every id of the request once, in order.
+        return [
             scored
             for part, answer in zip(parts, answers, strict=True)
             for scored in _check_exactly_once(part, answer)
         ]
-        return _check_exactly_once(
-            request, ScoreResponse(request_id=request.request_id, method=method, scores=scores)
-        )
 
     def _score_part(self, part: ScoreRequest) -> ScoreResponse:
         return ScoreResponse.model_validate_json(self._post("/v1/score", part.model_dump_json()))

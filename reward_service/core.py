@@ -18,7 +18,6 @@ from reward_service.api import (
     decode_image,
     encode_png,
 )
-from rft.parsing.rft_fas import parse_think_answer
 from rft.parsing.tar_fas import parse_episode
 from rft.rewards.dt_grpo import DtGrpoCoefficients, dt_grpo_reward, st_grpo_reward
 from rft.rewards.rft_fas import RftFasCoefficients, rft_fas_reward
@@ -67,13 +66,17 @@ def _components(result: Any) -> dict[str, float]:
 def score_rollout(method: str, rollout: Rollout, coefficients: Any, max_tool_calls: int) -> ScoredRollout:
     """One rollout's reward with every component. Pure: the same input always gives the same output."""
     if method == "rft_fas":
-        text = "".join(rollout.turns)
-        result = rft_fas_reward(text, rollout.label, rollout.completion_tokens or 0, coefficients)
-        errors = [] if parse_think_answer(text).format_ok else ["response does not match the format"]
+        result = rft_fas_reward(
+            "".join(rollout.turns), rollout.label, rollout.completion_tokens or 0, coefficients
+        )
+        # R_format is 1 exactly when the response matches the format (Eq. 3): no second parse needed.
+        errors = [] if result.format == 1.0 else ["response does not match the format"]
     else:
         episode = parse_episode(rollout.turns, max_tool_calls=max_tool_calls)
-        result = dt_grpo_reward(episode, rollout.label, coefficients) if method == "dt_grpo" else None
-        result = result or st_grpo_reward(episode, rollout.label)
+        if method == "dt_grpo":
+            result = dt_grpo_reward(episode, rollout.label, coefficients)
+        else:
+            result = st_grpo_reward(episode, rollout.label)
         errors = list(episode.errors)
     return ScoredRollout(
         id=rollout.id, total=float(result.total), components=_components(result), format_errors=errors

@@ -60,6 +60,10 @@ PRESETS = {
 }
 
 
+# Bumped whenever the tokenizer corpus or the architecture changes, so cached tiny models are rebuilt.
+TINY_MODEL_VERSION = 2
+
+
 def _round_up(value: int, multiple: int = 64) -> int:
     return (value + multiple - 1) // multiple * multiple
 
@@ -193,6 +197,7 @@ def save_tiny_model(
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
     manifest = {"arch": arch, "preset": preset, "image_size": image_size, "seed": seed}
+    manifest["version"] = TINY_MODEL_VERSION
     manifest["parameters"] = count_parameters(model)
     (tmp / "tiny_model.json").write_text(json.dumps(manifest, indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -203,9 +208,14 @@ def save_tiny_model(
 def ensure_tiny_model(cache_dir: Path, arch: str, preset: str = "tiny", image_size: int = 224) -> Path:
     """The cached model directory for (arch, preset, image_size), built on first use."""
     target = Path(cache_dir) / f"{preset}-{arch}-{image_size}"
-    if not (target / "tiny_model.json").is_file():
+    if _built_version(target) != TINY_MODEL_VERSION:
         save_tiny_model(target, arch, preset, image_size)
     return target
+
+
+def _built_version(model_dir: Path) -> int | None:
+    manifest = model_dir / "tiny_model.json"
+    return json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ TRL and vLLM treat it exactly as they treat the released tokenizers; only the me
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ from transformers import PreTrainedTokenizerFast
 
 from rft.prompts import tar_fas
 from rft.prompts.chat_template import chat_template
+from rft.tools import tool_schemas
 
 # Qwen2.5's special tokens, in the order of the released vocabulary's added tokens.
 QWEN_SPECIAL_TOKENS = [
@@ -85,6 +87,9 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
         tar_fas.ANNOTATION_QUERY,
         chat_template("qwen2_5_vl"),
     )
+    # The system turn carries every tool's JSON schema; learning it keeps episodes inside the context.
+    for schema in tool_schemas():
+        yield "\n" + json.dumps(schema)
     rng = random.Random(seed)
     for _ in range(explanations):
         label, cue, tool = rng.choice(["Real", "Spoof"]), rng.choice(_CUES), rng.choice(_TOOLS)

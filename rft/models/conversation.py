@@ -1,0 +1,180 @@
+"""Token ids of a multi-turn conversation, built the same way by the rollout server and the trainer.
+
+A conversation is kept as *compact* token ids: each image is its chat-template placeholder, unexpanded
+(`<|vision_start|><|image_pad|><|vision_end|>` for Qwen2.5-VL, `<IMG_CONTEXT>` for InternVL3). vLLM
+expands the placeholders itself when it receives token ids with images, and the trainer expands them with
+`expand_images` using the model's own processor, so both sides see the same sequence.
+
+The model's tokens are never re-tokenised: the server appends the sampled ids as they are, and only the
+scripted text between two model turns (the end of a turn, a user or tool turn, the next generation prompt)
+is rendered with the chat template and tokenised. That text always starts right after the model's
+`<|im_end|>`, a special token, so tokenising it on its own gives the ids the whole text would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from rft.prompts.chat_template import IMAGE_PLACEHOLDER
+from rft.prompts.episodes import Message
+from rft.tools import tool_schemas
+
+END_OF_TURN = "<|im_end|>"
+
+
+class ConversationError(ValueError):
+    """The messages cannot be continued as asked (e.g. the last turn is not the model's)."""
+
+
+@dataclass(frozen=True)
+class ExpandedConversation:
+    """Ids with every image placeholder expanded to the model's patch tokens, and the model inputs of the
+    images. `origin[j]` is the index of token j in the compact ids, or -1 for a token an image added.
+    `token_inputs` are the processor's other per-token inputs (Qwen2.5-VL's `mm_token_type_ids`, which its
+    rotary position code reads), laid out on the expanded ids."""
+
+    input_ids: torch.Tensor
+    origin: torch.Tensor
+    image_inputs: dict[str, torch.Tensor]
+    token_inputs: dict[str, torch.Tensor]
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the model's forward pass for this one sequence (batch of 1)."""
+        return {
+            "input_ids": self.input_ids[None],
+            **{k: v[None] for k, v in self.token_inputs.items()},
+            **self.image_inputs,
+        }
+
+    def spread(self, values: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+        """Per-token `values` of the compact ids laid out on the expanded ids (`fill` on image tokens)."""
+        out = torch.full(self.origin.shape, fill, dtype=values.dtype)
+        kept = self.origin >= 0
+        out[kept] = values[self.origin[kept]]
+        return out
+
+
+class ConversationTokenizer:
+    """Renders the project's chat template with the tool schemas and tokenises the pieces of an episode."""
+
+    def __init__(self, processor: Any, arch: str, tools: list[dict] | None = None) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.arch = arch
+        self.tools = tool_schemas() if tools is None else tools
+        self.end_of_turn_id = self.tokenizer.convert_tokens_to_ids(END_OF_TURN)
+        self.placeholder_ids = self.encode(IMAGE_PLACEHOLDER[arch])
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    def render(self, messages: list[Message], add_generation_prompt: bool) -> str:
+        return self.processor.apply_chat_template(
+            messages, tools=self.tools, add_generation_prompt=add_generation_prompt, tokenize=False
+        )
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        """The compact ids of `messages` followed by the assistant generation prompt."""
+        return self.encode(self.render(messages, add_generation_prompt=True))
+
+    def continuation_ids(self, messages: list[Message], new_messages: list[Message]) -> list[int]:
+        """The ids that follow the model's `<|im_end|>` closing the last (assistant) message of `messages`:
+        the rest of the template, `new_messages`, then the next generation prompt."""
+        if not messages or messages[-1]["role"] != "assistant":
+            raise ConversationError("continuation_ids needs a conversation ending with the model's turn")
+        before = self.render(messages, add_generation_prompt=False)
+        after = self.render(messages + new_messages, add_generation_prompt=True)
+        closing = END_OF_TURN + "\n"
+        if not before.endswith(closing) or not after.startswith(before):
+            raise ConversationError("the chat template does not render turns as a growing prefix")
+        return self.encode("\n" + after[len(before) :])
+
+    def expand_images(self, ids: Sequence[int], images: Sequence[Image.Image]) -> ExpandedConversation:
+        """Expand each image placeholder of the compact `ids` as the processor would, in order."""
+        compact = list(ids)
+        starts = find_subsequences(compact, self.placeholder_ids)
+        if len(starts) != len(images):
+            raise ConversationError(
+                f"the ids hold {len(starts)} image placeholders but {len(images)} images were given"
+            )
+        flat: list[int] = []
+        origin: list[int] = []
+        token_extras: dict[str, list[int]] = {}
+        per_image: list[dict[str, torch.Tensor]] = []
+        cursor = 0
+        for start, image in zip(starts, images, strict=True):
+            flat += compact[cursor:start]
+            origin += range(cursor, start)
+            for values in token_extras.values():
+                values += [0] * (start - cursor)
+            expanded, extras, inputs = self._expand_one(image)
+            for key, values in extras.items():
+                token_extras.setdefault(key, [0] * len(flat)).extend(values)
+            flat += expanded
+            origin += [-1] * len(expanded)
+            per_image.append(inputs)
+            cursor = start + len(self.placeholder_ids)
+        flat += compact[cursor:]
+        origin += range(cursor, len(compact))
+        for values in token_extras.values():
+            values += [0] * (len(flat) - len(values))
+        return ExpandedConversation(
+            input_ids=torch.tensor(flat, dtype=torch.long),
+            origin=torch.tensor(origin, dtype=torch.long),
+            image_inputs=concat_image_inputs(per_image),
+            token_inputs={
+                key: torch.tensor(values, dtype=torch.long) for key, values in token_extras.items()
+            },
+        )
+
+    def _expand_one(
+        self, image: Image.Image
+    ) -> tuple[list[int], dict[str, list[int]], dict[str, torch.Tensor]]:
+        """The placeholder's expanded ids, the processor's other per-token inputs and the image inputs."""
+        batch = self.processor(
+            text=[IMAGE_PLACEHOLDER[self.arch]], images=[image.convert("RGB")], return_tensors="pt"
+        )
+        expanded = batch["input_ids"][0].tolist()
+        per_token = {
+            key: value[0].tolist()
+            for key, value in batch.items()
+            if key not in ("input_ids", "attention_mask")
+            and value.dim() == 2
+            and value.shape[1] == len(expanded)
+            and value.shape[0] == 1
+        }
+        inputs = {
+            key: value
+            for key, value in batch.items()
+            if key not in ("input_ids", "attention_mask") and key not in per_token
+        }
+        return expanded, per_token, inputs
+
+
+def find_subsequences(ids: Sequence[int], pattern: Sequence[int]) -> list[int]:
+    """Start indices of the non-overlapping occurrences of `pattern` in `ids`."""
+    starts: list[int] = []
+    width = len(pattern)
+    i = 0
+    while i + width <= len(ids):
+        if list(ids[i : i + width]) == list(pattern):
+            starts.append(i)
+            i += width
+        else:
+            i += 1
+    return starts
+
+
+def concat_image_inputs(per_image: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Qwen2.5-VL's patches/grids and InternVL's pixel tiles all stack along dim 0."""
+    if not per_image:
+        return {}
+    return {key: torch.cat([inputs[key] for inputs in per_image], dim=0) for key in per_image[0]}

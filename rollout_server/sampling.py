@@ -1,0 +1,146 @@
+"""Sampling completions for token-id prompts with images: the one place that talks to vLLM's engine.
+
+`VLLMSampler` wraps vLLM's `AsyncLLM` (the engine behind `vllm serve`), so many episodes can wait on it at
+once and vLLM batches their turns together. Logprobs are vLLM's `processed_logprobs`: the log-probabilities
+of the distribution each token was actually sampled from (after temperature), which is what GRPO's
+importance ratio needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Completion:
+    token_ids: list[int]
+    logprobs: list[float]
+    finish_reason: str  # "stop" (end of turn), "length" (max_tokens) or "abort"
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+class Sampler(Protocol):
+    async def sample(
+        self,
+        prompt_ids: Sequence[int],
+        images: Sequence[Image.Image],
+        *,
+        n: int,
+        settings: SamplingSettings,
+        adapter: str | None = None,
+    ) -> list[Completion]: ...
+
+
+class VLLMSampler:
+    """vLLM's async engine serving one local checkpoint (tiny or real), LoRA adapters optional."""
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        max_model_len: int = 4096,
+        max_images_per_prompt: int = 8,
+        seed: int = 0,
+        enable_lora: bool = False,
+        max_lora_rank: int = 16,
+        gpu_memory_utilization: float | None = None,
+    ) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        from rft.models.vllm_engine import engine_kwargs
+
+        kwargs = engine_kwargs(
+            model_dir,
+            max_model_len=max_model_len,
+            max_images_per_prompt=max_images_per_prompt,
+            seed=seed,
+            enable_lora=enable_lora,
+            max_lora_rank=max_lora_rank,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
+        args = AsyncEngineArgs(
+            **kwargs,
+            logprobs_mode="processed_logprobs",
+            worker_extension_cls="rollout_server.weights.WeightSyncExtension",
+        )
+        self.engine = AsyncLLM.from_engine_args(args)
+        self.max_model_len = max_model_len
+        self.model_dir = Path(model_dir)
+        self._ids = itertools.count()
+        self._lora_ids = itertools.count(1)
+        self._adapters: dict[str, Any] = {}
+
+    async def sample(
+        self,
+        prompt_ids: Sequence[int],
+        images: Sequence[Image.Image],
+        *,
+        n: int,
+        settings: SamplingSettings,
+        adapter: str | None = None,
+    ) -> list[Completion]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        params = SamplingParams(
+            n=n,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            seed=settings.seed,
+            logprobs=0,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+        prompt: dict[str, Any] = {"prompt_token_ids": list(prompt_ids)}
+        if images:
+            prompt["multi_modal_data"] = {"image": list(images)}
+        final = None
+        async for output in self.engine.generate(
+            prompt,
+            params,
+            f"s{next(self._ids)}",
+            lora_request=self._adapters.get(adapter) if adapter else None,
+        ):
+            final = output
+        if final is None:
+            return []
+        return [_completion(choice) for choice in final.outputs]
+
+    async def add_adapter(self, name: str, path: Path) -> None:
+        """Load (or replace) a PEFT LoRA adapter saved by the trainer; later requests may name it."""
+        from vllm.lora.request import LoRARequest
+
+        if name in self._adapters:
+            await self.engine.remove_lora(self._adapters[name].lora_int_id)
+        # A fresh id each time: vLLM caches adapters by id, and a new version must not hit the old cache.
+        request = LoRARequest(name, next(self._lora_ids), str(path))
+        await self.engine.add_lora(request)
+        self._adapters[name] = request
+
+    async def update_weights(self, safetensors_bytes: bytes) -> int:
+        """Load full weights (HF names) sent by the trainer into the running model; returns how many."""
+        counts = await self.engine.collective_rpc("load_safetensors_weights", args=(safetensors_bytes,))
+        await self.engine.reset_prefix_cache()
+        return int(counts[0])
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()
+
+
+def _completion(choice: Any) -> Completion:
+    logprobs = [step[token].logprob for step, token in zip(choice.logprobs, choice.token_ids, strict=True)]
+    return Completion(list(choice.token_ids), logprobs, choice.finish_reason or "abort")

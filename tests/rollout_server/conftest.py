@@ -1,0 +1,76 @@
+"""A protocol-following tiny model and a rollout worker serving it (one per test session)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).parent))
+from protocol_model import train_protocol_model  # noqa: E402
+
+TOKEN = "test-token"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def protocol_model_dir(model_cache: Path) -> Path:
+    from rft.models.tiny import ensure_tiny_model
+
+    base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny")
+    return train_protocol_model(base, model_cache / "protocol-qwen2_5_vl")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rollout server exited with code {proc.returncode}")
+        try:
+            if requests.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} not ready after {timeout_s} s")
+
+
+def start_server(model_dir: Path, port: int, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, RFT_ROLLOUT_TOKEN=TOKEN)
+    argv = [sys.executable, "-m", "rollout_server", "--model", str(model_dir), "--port", str(port), *extra]
+    return subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def rollout_url(protocol_model_dir: Path) -> Iterator[str]:
+    port = free_port()
+    proc = start_server(protocol_model_dir, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, proc)
+        yield url
+    finally:
+        stop_server(proc)

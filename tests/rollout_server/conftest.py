@@ -14,7 +14,7 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-from protocol_model import train_protocol_model  # noqa: E402
+from protocol_model import train_protocol_model
 
 TOKEN = "test-token"
 REPO = Path(__file__).resolve().parents[2]

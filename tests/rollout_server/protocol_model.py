@@ -16,7 +16,12 @@ from PIL import Image
 
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
-from rft.prompts.episodes import assistant_message, first_turn_messages, reexamine_message, tool_result_message
+from rft.prompts.episodes import (
+    assistant_message,
+    first_turn_messages,
+    reexamine_message,
+    tool_result_message,
+)
 from rft.tools import run_tool
 
 FAST = "<Spoof><reason>flat print texture</reason>"
@@ -37,10 +42,10 @@ def trajectory_ids(tokenizer: ConversationTokenizer, image: Image.Image) -> tupl
     images = [image]
     follow_ups = [[reexamine_message()], [tool_result_message()], None]
     for text, follow_up in zip([FAST, CALL, ANSWER], follow_ups, strict=True):
-        turn = tokenizer.encode(text) + [tokenizer.end_of_turn_id]
+        turn = [*tokenizer.encode(text), tokenizer.end_of_turn_id]
         ids += turn
         mask += [1] * len(turn)
-        messages = messages + [assistant_message(text)]
+        messages = [*messages, assistant_message(text)]
         if follow_up is None:
             break
         if follow_up[0]["role"] == "tool":

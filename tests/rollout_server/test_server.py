@@ -1,0 +1,181 @@
+"""The rollout server on vLLM's CPU build with a tiny model that follows paper 003's protocol."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+import pytest
+import requests
+import torch
+from conftest import TOKEN
+from protocol_model import ANSWER, CALL, FAST, protocol_image
+
+from rft.models.conversation import ConversationTokenizer
+from rft.models.loading import detect_arch, load_policy
+from rft.prompts.episodes import first_turn_messages
+from rft.tools import run_tool
+from rft.trainers.episode_logprobs import episode_logprobs
+from rollout_server.api import Sampling
+from rollout_server.client import RolloutClient
+
+
+@pytest.fixture(scope="module")
+def client(rollout_url: str) -> RolloutClient:
+    return RolloutClient(rollout_url, token=TOKEN)
+
+
+@pytest.fixture(scope="module")
+def policy(protocol_model_dir):
+    model, processor = load_policy(protocol_model_dir)
+    return model, ConversationTokenizer(processor, detect_arch(protocol_model_dir))
+
+
+@pytest.fixture(scope="module")
+def episodes(client: RolloutClient):
+    groups, _ = client.episodes([protocol_image(1), protocol_image(2)], n=3, sampling=Sampling(max_tokens=64))
+    return groups
+
+
+def test_samples_returns_n_completions_with_sampling_logprobs(client: RolloutClient) -> None:
+    reply = client.samples(first_turn_messages(), [protocol_image(3), protocol_image(4)], n=3)
+    assert len(reply.groups) == 2
+    for group in reply.groups:
+        assert len(group.completions) == 3
+        assert group.prompt_ids[-3:] == group.prompt_ids[-3:]  # the prompt comes back for the trainer
+        for completion in group.completions:
+            assert len(completion.token_ids) == len(completion.logprobs) > 0
+            assert all(math.isfinite(lp) and lp <= 0 for lp in completion.logprobs)
+
+
+def test_episode_turns_tool_call_and_images(episodes) -> None:
+    answered = [e for group in episodes for e in group if e.stop_reason == "answer"]
+    assert len(answered) >= 4, [e.stop_reason for group in episodes for e in group]
+    for group, image in zip(episodes, [protocol_image(1), protocol_image(2)], strict=True):
+        for episode in group:
+            if episode.stop_reason != "answer":
+                continue
+            assert episode.turns == [FAST, CALL, ANSWER]
+            assert [(c.name, c.ok) for c in episode.tool_calls] == [("FFTTool", True)]
+            # The tool ran for real on this episode's own image, and its picture is the second image.
+            assert len(episode.images) == 2
+            np.testing.assert_array_equal(np.asarray(episode.images[1]), run_tool("FFTTool", image, {}))
+
+
+def test_episode_mask_covers_exactly_the_model_tokens(episodes, policy) -> None:
+    _, tokenizer = policy
+    for episode in (e for group in episodes for e in group):
+        ids, mask = episode.token_ids, episode.mask
+        assert len(ids) == len(mask) == len(episode.logprobs)
+        assert not any(mask[: episode.prompt_length])
+        generated = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m])
+        scripted = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if not m])
+        for turn in episode.turns:
+            assert turn in generated
+        assert "re-examine the image" in scripted and "re-examine" not in generated
+        if episode.tool_calls:
+            assert "<tool_response>" in scripted and "<tool_response>" not in generated
+        assert all(lp == 0.0 for lp, m in zip(episode.logprobs, mask, strict=True) if not m)
+        placeholders = tokenizer.decode(ids).count("<|image_pad|>")
+        assert placeholders == len(episode.images)
+
+
+def test_trainer_recomputes_the_servers_logprobs(episodes, policy) -> None:
+    model, tokenizer = policy
+    differences = []
+    with torch.no_grad():
+        for episode in (e for group in episodes for e in group):
+            trainer = episode_logprobs(model, tokenizer, episode.token_ids, episode.images)
+            mask = torch.tensor(episode.mask, dtype=torch.bool)
+            server = torch.tensor(episode.logprobs)
+            differences.append((trainer[mask] - server[mask]).abs())
+    mean_difference = torch.cat(differences).mean().item()
+    assert mean_difference < 0.02, mean_difference
+
+
+def test_state_changing_endpoints_refuse_requests_without_the_token(rollout_url: str) -> None:
+    for headers in ({}, {"authorization": "Bearer wrong"}):
+        reply = requests.post(rollout_url + "/v1/weights", data=b"\x00", headers=headers, timeout=30)
+        assert reply.status_code == 403
+        assert "token" in reply.json()["error"]
+        reply = requests.post(
+            rollout_url + "/v1/adapters", json={"name": "a", "path": "/tmp"}, headers=headers, timeout=30
+        )
+        assert reply.status_code == 403
+
+
+def test_weight_update_reaches_the_next_rollouts(client: RolloutClient, policy, protocol_model_dir) -> None:
+    model, tokenizer = policy
+    original = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    updated = {
+        name: tensor + 0.05 * torch.randn(tensor.shape, generator=generator) if tensor.is_floating_point() else tensor
+        for name, tensor in original.items()
+    }
+    image = protocol_image(5)
+    try:
+        version = client.update_weights(updated)
+        assert version >= 1
+        (group,) = client.samples(first_turn_messages(), [image], n=2, sampling=Sampling(max_tokens=16)).groups
+        model.load_state_dict(updated)
+        with torch.no_grad():
+            for completion in group.completions:
+                ids = group.prompt_ids + completion.token_ids
+                new = episode_logprobs(model, tokenizer, ids, [image])[len(group.prompt_ids) :]
+                assert (new - torch.tensor(completion.logprobs)).abs().mean().item() < 0.02
+        model.load_state_dict(original)
+        with torch.no_grad():
+            old = episode_logprobs(model, tokenizer, ids, [image])[len(group.prompt_ids) :]
+        assert (old - torch.tensor(completion.logprobs)).abs().mean().item() > 0.05  # the update was real
+    finally:
+        model.load_state_dict(original)
+        client.update_weights(original)
+
+
+def test_openai_compatible_chat_completion(rollout_url: str) -> None:
+    buffer = io.BytesIO()
+    protocol_image(6).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    body = {
+        "model": "teacher",
+        "messages": [
+            {"role": "system", "content": "You are a face forensics expert."},
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "Hi"}]},
+        ],
+        "max_tokens": 8,
+    }
+    reply = requests.post(rollout_url + "/v1/chat/completions", json=body, timeout=120)
+    assert reply.status_code == 200, reply.text
+    choice = reply.json()["choices"][0]
+    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    assert reply.json()["usage"]["completion_tokens"] >= 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"images": ["@@@"], "n": 1}',
+        b'{"images": [], "n": 1}',
+        b'{"images": ["aGk="], "n": 0}',
+        b'{"images": ["aGk="], "n": 1, "surprise": true}',
+    ],
+)
+def test_bad_requests_get_a_one_line_400(rollout_url: str, body: bytes) -> None:
+    reply = requests.post(rollout_url + "/v1/episodes", data=body, timeout=30)
+    assert reply.status_code == 400
+    assert "\n" not in reply.json()["error"]
+    assert requests.get(rollout_url + "/healthz", timeout=10).status_code == 200
+
+
+def test_metrics_count_tokens_turns_and_tool_latency(rollout_url: str, episodes) -> None:
+    text = requests.get(rollout_url + "/metrics", timeout=10).text
+    values = {
+        line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")
+    }
+    assert values["rollout_generated_tokens_total"] > 0
+    assert values["rollout_episode_turns_count"] >= 6
+    assert values["rollout_tool_call_seconds_count"] >= 1
+    assert "rollout_queue_depth" in values

@@ -109,6 +109,56 @@ class GRPOConfig(Section):
         return self
 
 
+class SFTConfig(Section):
+    """Paper 003's stage 1 (knowledge transfer) and stage 2 (tool-call format injection, Eq. 8).
+    Defaults are its Implementation Details (LoRA rank 16, lr 1e-4, alpha 0.9, AdamW, weight decay 0.05)."""
+
+    stage: Literal[1, 2] = Field(1, description="1: knowledge transfer; 2: tool-call format injection.")
+    data_dir: Path | None = Field(
+        None, description="Stored conversations (rft.data.conversations) saved with save_to_disk."
+    )
+    alpha: float = Field(
+        0.9, ge=0, le=1, description="Stage 2 (Eq. 8): weight of the first round; later rounds get 1 - alpha."
+    )
+    use_lora: bool = Field(True, description="LoRA on the language model; false trains every weight.")
+    lora_rank: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (the scale is lora_alpha / rank).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_target_modules: str | list[str] = Field(
+        r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)",
+        description="PEFT target_modules: a regex over module names (default: the language model's "
+        "attention and MLP projections, vision tower frozen), or a list of name suffixes.",
+    )
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    per_device_train_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_steps: int | None = Field(4000, ge=1, description="Optimizer steps; null trains num_train_epochs.")
+    num_train_epochs: float = Field(1.0, gt=0, description="Used only when max_steps is null.")
+    save_steps: int = Field(500, ge=1, description="Write a resumable checkpoint every N optimizer steps.")
+    save_total_limit: int | None = Field(3, ge=1, description="Checkpoints kept; null keeps all.")
+    logging_steps: int = Field(10, ge=1)
+    gradient_checkpointing: bool = False
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="Autocast precision; auto is bf16 on a CUDA GPU and fp32 on the CPU."
+    )
+    report_to: Literal["tensorboard", "none"] = "tensorboard"
+    max_length: int | None = Field(
+        None, ge=16, description="Refuse conversations longer than this many tokens (never truncated)."
+    )
+    deepspeed: Path | None = Field(None, description="DeepSpeed JSON config (or use accelerate launch).")
+
+    @model_validator(mode="after")
+    def _finite_and_targeted(self) -> SFTConfig:
+        if not math.isfinite(self.learning_rate):
+            raise ValueError("learning_rate must be a finite number")
+        if not self.lora_target_modules:
+            raise ValueError("lora_target_modules is empty; give a regex or a list of module names")
+        return self
+
+
 class EvalConfig(Section):
     batch_size: int = Field(16, ge=1)
     max_samples: int | None = Field(None, ge=1, description="Cap on target samples per domain.")
@@ -119,6 +169,7 @@ class ExperimentConfig(Section):
     model: ModelConfig
     data: DataConfig
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @property

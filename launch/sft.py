@@ -1,0 +1,119 @@
+"""Paper 003's SFT stages: `python launch/sft.py --config NAME --stage 1|2 [--resume] [key=value ...]`.
+
+Stage 1 (knowledge transfer) trains on `knowledge_transfer` conversations with plain nll; stage 2 (tool-call
+format injection) trains on `tool_trajectory` conversations with Eq. 8 (first round weighted sft.alpha).
+Both read stored conversations from sft.data_dir and write under run.output_dir/run.name/sft_stage<N>/:
+checkpoints/ (every sft.save_steps; --resume continues from the newest, --resume-from from a given one),
+tensorboard/, config.yaml, and model/, a plain Hugging Face folder (LoRA merged) that stage 2, GRPO and the
+rollout server load as model.path. docs/SFT.md has the details.
+On N GPUs: `accelerate launch [--config_file deepspeed.yaml] launch/sft.py ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
+from rft.trainers.sft_data import SFTDataError, load_sft_dataset
+
+
+def stage_dir(config: ExperimentConfig) -> Path:
+    return config.run_dir / f"sft_stage{config.sft.stage}"
+
+
+def parse(argv: list[str] | None) -> tuple[ExperimentConfig, str | None]:
+    """The validated config and the --resume request (None, "latest" or a checkpoint folder)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
+    parser.add_argument("--stage", type=int, choices=(1, 2), help="SFT stage (overrides sft.stage)")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue from the stage's newest checkpoint")
+    resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from this checkpoint folder")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. sft.max_steps=50")
+    args = parser.parse_args(argv)
+    overrides = list(args.overrides) + ([f"sft.stage={args.stage}"] if args.stage else [])
+    return load_config(args.config, overrides), "latest" if args.resume else args.resume_from
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resume_checkpoint(resume: str | None, checkpoints_dir: Path) -> str | None:
+    """The checkpoint to resume from, refused in one line when there is none."""
+    from rft.trainers.sft import latest_checkpoint
+
+    if resume is None:
+        return None
+    if resume == "latest":
+        found = latest_checkpoint(checkpoints_dir)
+        if found is None:
+            raise SFTDataError(
+                f"--resume: no complete checkpoint in {checkpoints_dir}; start without --resume"
+            )
+        return str(found)
+    if not (Path(resume) / "trainer_state.json").is_file():
+        raise SFTDataError(f"--resume: '{resume}' is not a checkpoint folder (no trainer_state.json)")
+    return resume
+
+
+def run(config: ExperimentConfig, resume: str | None = None) -> Path:
+    sft, out = config.sft, stage_dir(config)
+    # The data is checked before any heavy import or model load: a wrong folder fails in a second.
+    dataset = load_sft_dataset(sft.data_dir, sft.stage)
+    checkpoints_dir = out / "checkpoints"
+    resume_from = resume_checkpoint(resume, checkpoints_dir)
+
+    from rft.models.loading import load_policy, resolve_model_dir
+    from rft.trainers.sft import build_sft_trainer, export_model
+
+    save_resolved_config(config, out)
+    seed_everything(config.run.seed)
+    model_dir = resolve_model_dir(
+        path=config.model.path,
+        tiny_preset=config.model.tiny_preset,
+        arch=config.model.arch,
+        cache_dir=config.model.cache_dir,
+        image_size=config.data.image_size,
+    )
+    model, processor = load_policy(model_dir, config.model.dtype)
+    trainer = build_sft_trainer(
+        model=model,
+        processor=processor,
+        dataset=dataset,
+        sft=sft,
+        output_dir=checkpoints_dir,
+        seed=config.run.seed,
+        tensorboard_dir=out / "tensorboard",
+    )
+    trainer.train(resume_from_checkpoint=resume_from)
+    out_dir = export_model(trainer, base_model_dir=model_dir, out_dir=out / "model", dtype=config.model.dtype)
+    if trainer.args.should_save:
+        (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, resume = parse(argv)
+        out_dir = run(config, resume)
+    except (ConfigError, SFTDataError) as error:  # bad config, data or --resume: one line, no traceback
+        print(f"{'config' if isinstance(error, ConfigError) else 'data'} error: {error}", file=sys.stderr)
+        return 2
+    print(f"SFT stage {config.sft.stage} done; model: {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,9 +25,10 @@ class Sampling(Strict):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = Field(None, description="Per-request seed; None samples freshly.")
     adapter: str | None = Field(None, description="Name of a LoRA adapter loaded with /v1/adapters.")
+    ignore_eos: bool = Field(False, description="Sample exactly max_tokens (for benchmarks).")
 
     def settings(self) -> SamplingSettings:
-        return SamplingSettings(self.max_tokens, self.temperature, self.top_p, self.seed)
+        return SamplingSettings(self.max_tokens, self.temperature, self.top_p, self.seed, self.ignore_eos)
 
 
 class SampleRequest(Strict):

@@ -244,4 +244,5 @@ def _with_max_tokens(settings: SamplingSettings, budget: int) -> SamplingSetting
         temperature=settings.temperature,
         top_p=settings.top_p,
         seed=settings.seed,
+        ignore_eos=settings.ignore_eos,
     )

@@ -30,6 +30,7 @@ class SamplingSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
+    ignore_eos: bool = False  # benchmarks only: sample exactly max_tokens
 
 
 class Sampler(Protocol):
@@ -102,6 +103,7 @@ class VLLMSampler:
             temperature=settings.temperature,
             top_p=settings.top_p,
             seed=settings.seed,
+            ignore_eos=settings.ignore_eos,
             logprobs=0,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )

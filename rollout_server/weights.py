@@ -3,7 +3,10 @@
 `WeightSyncExtension` is mixed into vLLM's workers (`worker_extension_cls`), so the server reaches it with
 `collective_rpc` by method name: no pickled functions cross the process boundary. The trainer sends its
 state dict as safetensors bytes under Hugging Face parameter names, and the model's own `load_weights` maps
-them onto vLLM's fused layers, exactly as when vLLM loads a checkpoint from disk.
+them onto vLLM's fused layers. It goes through the model runner's `reload_weights` (vLLM's layerwise
+reload), which restores each layer's loading layout first and re-runs the post-load processing after:
+vLLM's CPU build repacks linear weights after loading, so a plain `load_weights` into a running model
+fails there.
 """
 
 from __future__ import annotations
@@ -16,5 +19,5 @@ class WeightSyncExtension:
         from safetensors.torch import load
 
         tensors = load(payload)
-        self.model_runner.model.load_weights(weights=tensors.items())
+        self.model_runner.reload_weights(weights_iterator=iter(tensors.items()), is_checkpoint_format=True)
         return len(tensors)

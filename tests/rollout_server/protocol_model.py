@@ -27,6 +27,21 @@ from rft.tools import run_tool
 FAST = "<Spoof><reason>flat print texture</reason>"
 CALL = '<think>check the spectrum</think><tool_call>\n{"name": "FFTTool", "arguments": {}}\n</tool_call>'
 ANSWER = "<think>periodic peaks</think><answer><Spoof></answer>"
+# (model text, tool it calls or None): the default trajectory makes one FFTTool call.
+ONE_TOOL = [(FAST, None), (CALL, "FFTTool"), (ANSWER, None)]
+THREE_TOOLS = [
+    (FAST, None),
+    (CALL, "FFTTool"),
+    (
+        '<think>check the texture</think><tool_call>\n{"name": "LBPTool", "arguments": {}}\n</tool_call>',
+        "LBPTool",
+    ),
+    (
+        '<think>check the edges</think><tool_call>\n{"name": "EdgeDetectionTool", "arguments": {}}\n</tool_call>',
+        "EdgeDetectionTool",
+    ),
+    (ANSWER, None),
+]
 
 
 def protocol_image(seed: int = 0, size: int = 224) -> Image.Image:
@@ -34,22 +49,24 @@ def protocol_image(seed: int = 0, size: int = 224) -> Image.Image:
     return Image.fromarray((rng.random((size, size, 3)) * 255).astype("uint8"))
 
 
-def trajectory_ids(tokenizer: ConversationTokenizer, image: Image.Image) -> tuple[list[int], list[int], list]:
-    """Compact ids, the model-token mask and the images of FAST -> CALL -> (FFT image) -> ANSWER."""
+def trajectory_ids(
+    tokenizer: ConversationTokenizer, image: Image.Image, turns: list = ONE_TOOL
+) -> tuple[list[int], list[int], list]:
+    """Compact ids, the model-token mask and the images of a trajectory (`turns`, tools run for real)."""
     messages = first_turn_messages()
     ids = tokenizer.prompt_ids(messages)
     mask = [0] * len(ids)
     images = [image]
-    follow_ups = [[reexamine_message()], [tool_result_message()], None]
-    for text, follow_up in zip([FAST, CALL, ANSWER], follow_ups, strict=True):
+    for index, (text, tool) in enumerate(turns):
         turn = [*tokenizer.encode(text), tokenizer.end_of_turn_id]
         ids += turn
         mask += [1] * len(turn)
         messages = [*messages, assistant_message(text)]
-        if follow_up is None:
+        if index == len(turns) - 1:
             break
-        if follow_up[0]["role"] == "tool":
-            images.append(Image.fromarray(run_tool("FFTTool", image, {})))
+        follow_up = [reexamine_message()] if index == 0 else [tool_result_message()]
+        if tool is not None:
+            images.append(Image.fromarray(run_tool(tool, image, {})))
         scripted = tokenizer.continuation_ids(messages, follow_up)
         ids += scripted
         mask += [0] * len(scripted)
@@ -57,13 +74,15 @@ def trajectory_ids(tokenizer: ConversationTokenizer, image: Image.Image) -> tupl
     return ids, mask, images
 
 
-def train_protocol_model(base_dir: Path, out_dir: Path, steps: int = 120, lr: float = 3e-3) -> Path:
+def train_protocol_model(
+    base_dir: Path, out_dir: Path, steps: int = 120, lr: float = 3e-3, turns: list = ONE_TOOL
+) -> Path:
     """Copy `base_dir` to `out_dir` and overfit it on the trajectory (a few seconds per 10 steps)."""
     if (out_dir / "protocol_model.done").is_file():
         return out_dir
     model, processor = load_policy(base_dir)
     tokenizer = ConversationTokenizer(processor, detect_arch(base_dir))
-    ids, mask, images = trajectory_ids(tokenizer, protocol_image())
+    ids, mask, images = trajectory_ids(tokenizer, protocol_image(), turns)
     expanded = tokenizer.expand_images(ids, images)
     labels = expanded.input_ids.clone()
     labels[expanded.spread(torch.tensor(mask), fill=0) == 0] = -100

@@ -111,14 +111,18 @@ def test_weight_update_reaches_the_next_rollouts(client: RolloutClient, policy, 
     original = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     generator = torch.Generator().manual_seed(0)
     updated = {
-        name: tensor + 0.05 * torch.randn(tensor.shape, generator=generator) if tensor.is_floating_point() else tensor
+        name: tensor + 0.05 * torch.randn(tensor.shape, generator=generator)
+        if tensor.is_floating_point()
+        else tensor
         for name, tensor in original.items()
     }
     image = protocol_image(5)
     try:
         version = client.update_weights(updated)
         assert version >= 1
-        (group,) = client.samples(first_turn_messages(), [image], n=2, sampling=Sampling(max_tokens=16)).groups
+        (group,) = client.samples(
+            first_turn_messages(), [image], n=2, sampling=Sampling(max_tokens=16)
+        ).groups
         model.load_state_dict(updated)
         with torch.no_grad():
             for completion in group.completions:
@@ -142,7 +146,10 @@ def test_openai_compatible_chat_completion(rollout_url: str) -> None:
         "model": "teacher",
         "messages": [
             {"role": "system", "content": "You are a face forensics expert."},
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "Hi"}]},
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "Hi"}],
+            },
         ],
         "max_tokens": 8,
     }
@@ -173,7 +180,9 @@ def test_bad_requests_get_a_one_line_400(rollout_url: str, body: bytes) -> None:
 def test_metrics_count_tokens_turns_and_tool_latency(rollout_url: str, episodes) -> None:
     text = requests.get(rollout_url + "/metrics", timeout=10).text
     values = {
-        line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
     }
     assert values["rollout_generated_tokens_total"] > 0
     assert values["rollout_episode_turns_count"] >= 6

@@ -1,0 +1,118 @@
+"""The rollout server's episode code in the caller's process, with no HTTP: for evaluation and for a
+single machine. `InProcessRollouts` answers like `RolloutClient` (`samples`, `episodes`, `update_weights`).
+
+vLLM spawns its engine core, so a script that builds this must sit under `if __name__ == "__main__":`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from PIL import Image
+from transformers import AutoProcessor
+
+from reward_service.client import connect
+from rft.models.conversation import ConversationTokenizer
+from rft.models.loading import detect_arch, install_chat_template
+from rollout_server.api import SampleGroup, SampleResponse, Sampling, completion_out
+from rollout_server.episodes import Episode, EpisodeRunner
+from rollout_server.sampling import VLLMSampler
+
+T = TypeVar("T")
+
+
+class InProcessRollouts:
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        reward_service: str = "inprocess",
+        max_model_len: int = 4096,
+        max_tool_calls: int = 3,
+        image_size: int = 224,
+        seed: int = 0,
+        gpu_memory_utilization: float | None = None,
+    ) -> None:
+        arch = detect_arch(Path(model_dir))
+        processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
+        self.tokenizer = ConversationTokenizer(install_chat_template(processor, arch), arch)
+        self.sampler = VLLMSampler(
+            model_dir,
+            max_model_len=max_model_len,
+            max_images_per_prompt=max_tool_calls + 1,
+            seed=seed,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
+        self.runner = EpisodeRunner(
+            self.sampler,
+            self.tokenizer,
+            connect(reward_service),
+            max_tool_calls=max_tool_calls,
+            max_model_len=max_model_len,
+            image_size=image_size,
+        )
+        self.weights_version = 0
+        # One long-lived loop: vLLM's output handler task lives on the loop of the first request.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def samples(
+        self, messages: list[dict], images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
+    ) -> SampleResponse:
+        sampling = sampling or Sampling()
+
+        async def all_prompts() -> list:
+            return await asyncio.gather(
+                *(
+                    self.runner.sample(
+                        messages, [image], n=n, settings=sampling.settings(), adapter=sampling.adapter
+                    )
+                    for image in images
+                )
+            )
+
+        groups = [
+            SampleGroup(
+                prompt_ids=prompt,
+                completions=[completion_out(c, self.tokenizer.decode(c.token_ids)) for c in completions],
+            )
+            for prompt, completions in self._run(all_prompts())
+        ]
+        return SampleResponse(groups=groups, weights_version=self.weights_version)
+
+    def episodes(
+        self, images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
+    ) -> tuple[list[list[Episode]], int]:
+        sampling = sampling or Sampling()
+
+        async def all_images() -> list[list[Episode]]:
+            return await asyncio.gather(
+                *(
+                    self.runner.episodes(image, n=n, settings=sampling.settings(), adapter=sampling.adapter)
+                    for image in images
+                )
+            )
+
+        return list(self._run(all_images())), self.weights_version
+
+    def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> int:
+        from safetensors.torch import save
+
+        payload = save({name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()})
+        self._run(self.sampler.update_weights(payload))
+        self.weights_version += 1
+        return self.weights_version
+
+    def close(self) -> None:
+        self.sampler.shutdown()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

@@ -46,6 +46,10 @@ from rollout_server.episodes import EpisodeRunner
 MAX_WEIGHTS_BYTES = 64 * 2**30
 
 
+class EngineNotReady(RuntimeError):
+    """A sampling request arrived before the engine finished starting (a 503 the client retries)."""
+
+
 class Metrics:
     """Prometheus metrics of one worker."""
 
@@ -140,28 +144,33 @@ def create_app(build_state: Any) -> FastAPI:
     async def _parse(request: Request, model: type) -> Any:
         return model.model_validate_json(await request.body())
 
+    @asynccontextmanager
+    async def tracked(endpoint: str) -> AsyncIterator[None]:
+        """Queue depth while the request runs; the request counted with its outcome."""
+        if state.runner is None:
+            raise EngineNotReady(state.startup_error or "engine starting")
+        state.metrics.queue.inc()
+        status = "500"
+        try:
+            yield
+            status = "200"
+        finally:
+            state.metrics.queue.dec()
+            state.metrics.requests.labels(endpoint, status).inc()
+
     @app.post("/v1/samples")
     async def samples(request: Request) -> Response:
         body = await _parse(request, SampleRequest)
-        runner = state.runner
-        state.metrics.queue.inc()
         start = time.perf_counter()
-        try:
+        async with tracked("samples"):
             images = [image_from_wire(data) for data in body.images]
-            results = await asyncio.gather(
-                *(
-                    runner.sample(
-                        body.messages,
-                        [image],
-                        n=body.n,
-                        settings=body.sampling.settings(),
-                        adapter=body.sampling.adapter,
-                    )
-                    for image in images
-                )
+            results = await state.runner.sample_each(
+                body.messages,
+                images,
+                n=body.n,
+                settings=body.sampling.settings(),
+                adapter=body.sampling.adapter,
             )
-        finally:
-            state.metrics.queue.dec()
         groups = [
             SampleGroup(
                 prompt_ids=prompt,
@@ -171,38 +180,24 @@ def create_app(build_state: Any) -> FastAPI:
         ]
         sampled = sum(len(c.token_ids) for group in groups for c in group.completions)
         state.metrics.record_tokens(sampled, time.perf_counter() - start)
-        state.metrics.requests.labels("samples", "200").inc()
-        return Response(
-            SampleResponse(groups=groups, weights_version=state.weights_version).model_dump_json(),
-            media_type="application/json",
-        )
+        response = SampleResponse(groups=groups, weights_version=state.weights_version)
+        return Response(response.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/episodes")
     async def episodes(request: Request) -> Response:
         body = await _parse(request, EpisodeRequest)
-        runner = state.runner
-        state.metrics.queue.inc()
         start = time.perf_counter()
-        try:
+        async with tracked("episodes"):
             images = [image_from_wire(data) for data in body.images]
-            groups = await asyncio.gather(
-                *(
-                    runner.episodes(
-                        image, n=body.n, settings=body.sampling.settings(), adapter=body.sampling.adapter
-                    )
-                    for image in images
-                )
+            groups = await state.runner.episodes_each(
+                images, n=body.n, settings=body.sampling.settings(), adapter=body.sampling.adapter
             )
-        finally:
-            state.metrics.queue.dec()
-        for group in groups:
-            for episode in group:
-                state.metrics.turns.observe(len(episode.turns))
-                for call in episode.tool_calls:
-                    state.metrics.tool_seconds.observe(call.seconds)
+        for episode in (e for group in groups for e in group):
+            state.metrics.turns.observe(len(episode.turns))
+            for call in episode.tool_calls:
+                state.metrics.tool_seconds.observe(call.seconds)
         sampled = sum(episode.completion_tokens for group in groups for episode in group)
         state.metrics.record_tokens(sampled, time.perf_counter() - start)
-        state.metrics.requests.labels("episodes", "200").inc()
         response = EpisodeResponse(
             groups=[[episode_out(e) for e in group] for group in groups],
             weights_version=state.weights_version,
@@ -258,6 +253,10 @@ def create_app(build_state: Any) -> FastAPI:
         state.weights_version += 1
         state.metrics.weights_version.set(state.weights_version)
         return JSONResponse({"adapter": body.name, "weights_version": state.weights_version})
+
+    @app.exception_handler(EngineNotReady)
+    async def not_ready(request: Request, error: EngineNotReady) -> Response:
+        return _error(503, f"not ready: {error}")
 
     @app.exception_handler(ValueError)
     async def bad_request(request: Request, error: ValueError) -> Response:

@@ -174,6 +174,9 @@ class RolloutClient:
                 tried.add(url)
                 self.failovers += 1
                 continue
+            if reply.status_code == 503:  # still starting: not dead, ask again shortly
+                time.sleep(1.0)
+                continue
             if reply.status_code >= 500:
                 self._mark_dead(url, f"HTTP {reply.status_code}")
                 tried.add(url)

@@ -123,6 +123,32 @@ class EpisodeRunner:
         limited = _with_max_tokens(settings, budget)
         return prompt, await self.sampler.sample(prompt, images, n=n, settings=limited, adapter=adapter)
 
+    async def sample_each(
+        self,
+        messages: list[Message],
+        images: Sequence[Image.Image],
+        *,
+        n: int,
+        settings: SamplingSettings,
+        adapter: str | None = None,
+    ) -> list[tuple[list[int], list[Completion]]]:
+        """`sample` for each image under the same messages, all in flight at once."""
+        return list(
+            await asyncio.gather(
+                *(self.sample(messages, [image], n=n, settings=settings, adapter=adapter) for image in images)
+            )
+        )
+
+    async def episodes_each(
+        self, images: Sequence[Image.Image], *, n: int, settings: SamplingSettings, adapter: str | None = None
+    ) -> list[list[Episode]]:
+        """`episodes` for each image, all in flight at once (vLLM batches their turns)."""
+        return list(
+            await asyncio.gather(
+                *(self.episodes(image, n=n, settings=settings, adapter=adapter) for image in images)
+            )
+        )
+
     async def episodes(
         self,
         image: Image.Image,

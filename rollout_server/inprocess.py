@@ -69,23 +69,17 @@ class InProcessRollouts:
         self, messages: list[dict], images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
     ) -> SampleResponse:
         sampling = sampling or Sampling()
-
-        async def all_prompts() -> list:
-            return await asyncio.gather(
-                *(
-                    self.runner.sample(
-                        messages, [image], n=n, settings=sampling.settings(), adapter=sampling.adapter
-                    )
-                    for image in images
-                )
+        results = self._run(
+            self.runner.sample_each(
+                messages, images, n=n, settings=sampling.settings(), adapter=sampling.adapter
             )
-
+        )
         groups = [
             SampleGroup(
                 prompt_ids=prompt,
                 completions=[completion_out(c, self.tokenizer.decode(c.token_ids)) for c in completions],
             )
-            for prompt, completions in self._run(all_prompts())
+            for prompt, completions in results
         ]
         return SampleResponse(groups=groups, weights_version=self.weights_version)
 
@@ -93,16 +87,10 @@ class InProcessRollouts:
         self, images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
     ) -> tuple[list[list[Episode]], int]:
         sampling = sampling or Sampling()
-
-        async def all_images() -> list[list[Episode]]:
-            return await asyncio.gather(
-                *(
-                    self.runner.episodes(image, n=n, settings=sampling.settings(), adapter=sampling.adapter)
-                    for image in images
-                )
-            )
-
-        return list(self._run(all_images())), self.weights_version
+        groups = self._run(
+            self.runner.episodes_each(images, n=n, settings=sampling.settings(), adapter=sampling.adapter)
+        )
+        return groups, self.weights_version
 
     def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> int:
         from safetensors.torch import save

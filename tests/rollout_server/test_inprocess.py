@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from protocol_model import ANSWER, CALL, FAST
+
+# The first test also waits for the session's protocol model and a vLLM start-up.
+pytestmark = pytest.mark.timeout(1800)
 
 HERE = Path(__file__).parent
 

@@ -9,11 +9,15 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from conftest import TOKEN, free_port, start_server, stop_server, wait_until_ready
 from protocol_model import protocol_image
 
 from rollout_server.api import Sampling
 from rollout_server.client import RolloutClient
+
+# The first test also waits for the session's protocol model and a vLLM start-up.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def _worker_pid(pool_pid: int, port: int) -> int:

@@ -21,6 +21,9 @@ from rft.trainers.episode_logprobs import episode_logprobs
 from rollout_server.api import Sampling
 from rollout_server.client import RolloutClient
 
+# The first test also waits for the session's protocol model and a vLLM start-up.
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="module")
 def client(rollout_url: str) -> RolloutClient:

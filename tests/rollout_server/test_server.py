@@ -36,9 +36,14 @@ def policy(protocol_model_dir):
     return model, ConversationTokenizer(processor, detect_arch(protocol_model_dir))
 
 
+# Sampling below temperature 1 checks that the server's logprobs are those of the tempered distribution.
+TEMPERATURE = 0.7
+
+
 @pytest.fixture(scope="module")
 def episodes(client: RolloutClient):
-    groups, _ = client.episodes([protocol_image(1), protocol_image(2)], n=3, sampling=Sampling(max_tokens=64))
+    sampling = Sampling(max_tokens=64, temperature=TEMPERATURE)
+    groups, _ = client.episodes([protocol_image(1), protocol_image(2)], n=3, sampling=sampling)
     return groups
 
 
@@ -56,11 +61,13 @@ def test_samples_returns_n_completions_with_sampling_logprobs(client: RolloutCli
 def test_episode_turns_tool_call_and_images(episodes) -> None:
     answered = [e for group in episodes for e in group if e.stop_reason == "answer"]
     assert len(answered) >= 4, [e.stop_reason for group in episodes for e in group]
+    # Sampling may stray from the memorised text, but mostly it reproduces it turn for turn.
+    assert sum(e.turns == [FAST, CALL, ANSWER] for e in answered) >= 3
     for group, image in zip(episodes, [protocol_image(1), protocol_image(2)], strict=True):
         for episode in group:
             if episode.stop_reason != "answer":
                 continue
-            assert episode.turns == [FAST, CALL, ANSWER]
+            assert len(episode.turns) == 3
             assert [(c.name, c.ok) for c in episode.tool_calls] == [("FFTTool", True)]
             # The tool ran for real on this episode's own image, and its picture is the second image.
             assert len(episode.images) == 2
@@ -90,7 +97,7 @@ def test_trainer_recomputes_the_servers_logprobs(episodes, policy) -> None:
     differences = []
     with torch.no_grad():
         for episode in (e for group in episodes for e in group):
-            trainer = episode_logprobs(model, tokenizer, episode.token_ids, episode.images)
+            trainer = episode_logprobs(model, tokenizer, episode.token_ids, episode.images, TEMPERATURE)
             mask = torch.tensor(episode.mask, dtype=torch.bool)
             server = torch.tensor(episode.logprobs)
             differences.append((trainer[mask] - server[mask]).abs())

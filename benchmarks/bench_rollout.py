@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8290)
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "models")
     parser.add_argument("--skip-episodes", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--hf-repeats", type=int, default=2, help="runs of the transformers baseline")
     args = parser.parse_args(argv)
 
     from conftest import stop_server
@@ -130,27 +132,31 @@ def main(argv: list[str] | None = None) -> int:
     from rft.models.tiny import ensure_tiny_model
     from rollout_server.client import RolloutClient
 
-    model_dir = ensure_tiny_model(args.cache, "qwen2_5_vl", args.preset)
-    images = [protocol_image(seed) for seed in range(args.prompts)]
-    proc = serve(model_dir, args.port)
-    try:
-        rates = server_tokens_per_second(
-            RolloutClient(f"http://127.0.0.1:{args.port}"), images, args.n, args.max_tokens, args.repeats
-        )
-    finally:
-        stop_server(proc)
-    hf_rates = [transformers_tokens_per_second(model_dir, images, args.n, args.max_tokens) for _ in range(2)]
-    report = {
+    report: dict = {
         "preset": args.preset,
         "prompts": args.prompts,
         "n": args.n,
         "max_tokens": args.max_tokens,
-        "server_tokens_per_s": statistics.median(rates),
-        "server_runs": rates,
-        "transformers_tokens_per_s": statistics.median(hf_rates),
-        "transformers_runs": hf_rates,
     }
-    report["ratio"] = report["server_tokens_per_s"] / report["transformers_tokens_per_s"]
+    if not args.skip_throughput:
+        model_dir = ensure_tiny_model(args.cache, "qwen2_5_vl", args.preset)
+        images = [protocol_image(seed) for seed in range(args.prompts)]
+        proc = serve(model_dir, args.port)
+        try:
+            rates = server_tokens_per_second(
+                RolloutClient(f"http://127.0.0.1:{args.port}"), images, args.n, args.max_tokens, args.repeats
+            )
+        finally:
+            stop_server(proc)
+        report.update(server_tokens_per_s=statistics.median(rates), server_runs=rates)
+        print(json.dumps(report), file=sys.stderr, flush=True)
+        hf_rates = [
+            transformers_tokens_per_second(model_dir, images, args.n, args.max_tokens)
+            for _ in range(args.hf_repeats)
+        ]
+        report.update(transformers_tokens_per_s=statistics.median(hf_rates), transformers_runs=hf_rates)
+        report["ratio"] = report["server_tokens_per_s"] / report["transformers_tokens_per_s"]
+        print(json.dumps(report), file=sys.stderr, flush=True)
     if not args.skip_episodes:
         report["episodes"] = episode_cost(args.cache, args.port + 1, args.n, args.repeats)
     print(json.dumps(report, indent=2))

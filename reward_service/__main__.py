@@ -34,9 +34,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-batch-size", type=int, default=defaults.max_batch_size, help="tool calls per batch"
     )
     parser.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms)
-    parser.add_argument(
-        "--chunk-size", type=int, default=defaults.chunk_size, help="rollouts per scoring chunk"
-    )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
     args = parser.parse_args(argv)
     if args.replicas < 1 or (args.max_replicas is not None and args.max_replicas < args.replicas):

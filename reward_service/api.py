@@ -1,7 +1,9 @@
 """The reward service's wire format: JSON bodies validated by pydantic on both sides.
 
-Images travel as base64-encoded PNG. Scoring is idempotent by `request_id`: the same request id always
-returns the same scores, so a client may retry any request without losing or duplicating a score.
+Images travel as base64 PNG (`image_png`) or as base64 raw uint8 RGB pixels with their shape (`image_raw`);
+a tool's answer comes back in the encoding of its request. Scoring is idempotent by `request_id`: the same
+request id always returns the same scores, so a client may retry any request without losing or duplicating
+a score.
 """
 
 from __future__ import annotations
@@ -13,31 +15,119 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
+
+from rft.tools.images import MAX_IMAGE_SIDE, MIN_IMAGE_SIDE
 
 Method = Literal["rft_fas", "dt_grpo", "st_grpo"]
+Encoding = Literal["png", "raw"]
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_ROLLOUTS = 8192
+MAX_REQUEST_ID = 128
+# The client names a chunk "<request id>/<first>-<end>": room for two five-digit indices and the separators.
+MAX_CHUNK_ID = MAX_REQUEST_ID + 16
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RawImage(Strict):
+    """An RGB image as its pixels: base64 of the H*W*3 uint8 bytes of a C-ordered (H, W, 3) array.
+
+    Validation decodes the data once and keeps the array; a wrong shape, dtype or byte count is a typed
+    validation error (a 422 from the service), never a crash."""
+
+    data: str = Field(..., description="Base64 of the pixel bytes, row by row, R, G, B per pixel.")
+    shape: tuple[StrictInt, StrictInt, StrictInt] = Field(..., description="[height, width, 3].")
+    dtype: Literal["uint8"] = "uint8"
+    _pixels: np.ndarray | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _decode(self) -> RawImage:
+        self._pixels = _raw_pixels(self.data, self.shape)
+        return self
+
+    @classmethod
+    def from_pixels(cls, rgb: np.ndarray) -> RawImage:
+        """Wrap a uint8 (H, W, 3) array; the array is trusted (it comes from a tool or `as_rgb_array`)."""
+        rgb = np.ascontiguousarray(rgb)
+        image = cls.model_construct(data=base64.b64encode(rgb.data).decode("ascii"), shape=rgb.shape)
+        image._pixels = rgb
+        return image
+
+    @property
+    def pixels(self) -> np.ndarray:
+        assert self._pixels is not None, "RawImage built without validation or from_pixels"
+        return self._pixels
+
+
+def _raw_pixels(data: str, shape: tuple[int, int, int]) -> np.ndarray:
+    height, width, channels = shape
+    if channels != 3 or not (
+        MIN_IMAGE_SIDE <= height <= MAX_IMAGE_SIDE and MIN_IMAGE_SIDE <= width <= MAX_IMAGE_SIDE
+    ):
+        raise PydanticCustomError(
+            "raw_image_shape",
+            "shape must be [height, width, 3] with sides from {low} to {high}, got {shape}",
+            {"low": MIN_IMAGE_SIDE, "high": MAX_IMAGE_SIDE, "shape": list(shape)},
+        )
+    size = height * width * 3
+    if size > MAX_IMAGE_BYTES:
+        raise PydanticCustomError(
+            "raw_image_too_large",
+            "image has {size} bytes; the limit is {limit}",
+            {"size": size, "limit": MAX_IMAGE_BYTES},
+        )
+    # Checked on the text's length first, so a wrong-sized payload is refused without decoding it.
+    if len(data) != 4 * ((size + 2) // 3):
+        raise PydanticCustomError(
+            "raw_image_size",
+            "data holds {got} base64 characters; shape {shape} needs {want}",
+            {"got": len(data), "shape": list(shape), "want": 4 * ((size + 2) // 3)},
+        )
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("raw_image_base64", "data is not valid base64") from None
+    if len(raw) != size:  # padding can still hide one or two missing bytes
+        raise PydanticCustomError(
+            "raw_image_size",
+            "data decodes to {got} bytes; shape {shape} needs {want}",
+            {"got": len(raw), "shape": list(shape), "want": size},
+        )
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+
+
 class ToolRequest(Strict):
-    """Run one visual tool on one image."""
+    """Run one visual tool on one image, sent as exactly one of `image_png` and `image_raw`."""
 
     name: str = Field(..., max_length=64, description="Tool name, e.g. 'FFTTool'.")
     arguments: Any = Field(
         default_factory=dict, description="The tool call's arguments as the model wrote them."
     )
-    image_png: str = Field(..., description="Base64 PNG of the image the tool is applied to.")
+    image_png: str | None = Field(None, description="Base64 PNG of the image the tool is applied to.")
+    image_raw: RawImage | None = Field(None, description="The image as raw uint8 RGB pixels.")
     output_size: int = Field(224, ge=16, le=2048, description="Side of ZoomInTool's upsampled output.")
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ToolRequest:
+        if (self.image_png is None) == (self.image_raw is None):
+            raise PydanticCustomError("one_image", "send exactly one of image_png and image_raw")
+        return self
+
+    @property
+    def encoding(self) -> Encoding:
+        return "png" if self.image_raw is None else "raw"
 
 
 class ToolResponse(Strict):
+    """A tool's picture in the encoding of the request, or why the call was rejected."""
+
     ok: bool
     image_png: str | None = None
+    image_raw: RawImage | None = None
     error: str | None = Field(None, description="One line: why the call was rejected (a format penalty).")
     error_type: str | None = None
     seconds: float = 0.0
@@ -55,7 +145,9 @@ class Rollout(Strict):
 
 
 class ScoreRequest(Strict):
-    request_id: str = Field(..., min_length=1, max_length=128, description="Idempotency key of this batch.")
+    request_id: str = Field(
+        ..., min_length=1, max_length=MAX_CHUNK_ID, description="Idempotency key of this batch (or chunk)."
+    )
     method: Method
     rollouts: list[Rollout] = Field(..., min_length=1, max_length=MAX_ROLLOUTS)
     coefficients: dict[str, Any] = Field(
@@ -84,6 +176,13 @@ class ScoreResponse(Strict):
     request_id: str
     method: Method
     scores: list[ScoredRollout]
+
+
+def encode_image(rgb: np.ndarray, encoding: Encoding) -> dict[str, Any]:
+    """The `image_png` or `image_raw` field of a request or response carrying `rgb`."""
+    if encoding == "raw":
+        return {"image_raw": RawImage.from_pixels(rgb)}
+    return {"image_png": encode_png(rgb)}
 
 
 def encode_png(image: Image.Image | np.ndarray) -> str:

@@ -1,9 +1,11 @@
 """Clients of the reward service: over HTTP with retries, or in-process on a single machine.
 
 Both expose `run_tool` and `score` with the same signatures and results, so trainers and the rollout server
-take either. The HTTP client splits a large batch into chunks sent concurrently (Serve spreads them over the
-replicas); each chunk's request id is fixed before the first attempt and reused on every retry, and the
-answer is assembled by rollout id and checked to hold each id exactly once.
+take either. The HTTP client cuts a batch into chunks of at most `chunk_size` rollouts (optionally into at
+least as many chunks as the service has running replicas, which it reads from /readyz) and sends them
+concurrently, so that Serve spreads them over the replicas. A chunk's request id names the batch and the
+chunk's rollout range and is fixed, with the chunk's bytes, before the first attempt; every retry resends
+exactly those. The answer is assembled chunk by chunk and checked to hold each id exactly once, in order.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ import concurrent.futures
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pydantic_core
 import requests
 from PIL import Image
 
 from reward_service.api import (
+    MAX_REQUEST_ID,
+    Encoding,
     Method,
     Rollout,
     ScoredRollout,
@@ -29,11 +34,15 @@ from reward_service.api import (
     ToolRequest,
     ToolResponse,
     decode_image,
+    encode_image,
     encode_png,
 )
 from reward_service.core import execute_tool, score_batch
+from rft.tools.images import as_rgb_array
 
 RETRY_STATUS = {500, 502, 503, 504}
+# How long the client trusts the replica count it read from /readyz: autoscaling changes it in minutes.
+REPLICA_COUNT_TTL_S = 30.0
 
 
 class RewardServiceError(RuntimeError):
@@ -48,8 +57,41 @@ class ToolResult:
     error_type: str | None
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One HTTP request of a batch: its id, the rollout ids it carries (in order) and its exact body."""
+
+    request_id: str
+    ids: list[Any]
+    body: bytes
+
+
+def service_session() -> requests.Session:
+    """A session for the service: it ignores proxy settings in the environment, which the service (on the
+    cluster's network) does not sit behind and which `requests` would otherwise re-read from os.environ on
+    every request (about 1 ms per request here under load)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _tool_request(
+    name: str, image: Image.Image | np.ndarray, arguments: Any, output_size: int, encoding: Encoding
+) -> ToolRequest:
+    if encoding == "raw":
+        # Through the tools' own image check (a ToolInputError here), so what is sent is what a tool sees.
+        image_field = encode_image(as_rgb_array(image, name), "raw")
+    else:
+        image_field = {"image_png": encode_png(image)}
+    return ToolRequest(name=name, arguments=arguments, output_size=output_size, **image_field)
+
+
 def _tool_result(response: ToolResponse) -> ToolResult:
-    image = decode_image(response.image_png) if response.ok and response.image_png else None
+    image = None
+    if response.ok and response.image_raw is not None:
+        image = response.image_raw.pixels
+    elif response.ok and response.image_png:
+        image = decode_image(response.image_png)
     return ToolResult(response.ok, image, response.error, response.error_type)
 
 
@@ -69,25 +111,47 @@ def _score_request(
     )
 
 
-def _check_exactly_once(request: ScoreRequest, response: ScoreResponse) -> list[ScoredRollout]:
-    sent = [r.id for r in request.rollouts]
+def _check_exactly_once(sent_ids: Sequence[Any], response: ScoreResponse) -> list[ScoredRollout]:
     got = [s.id for s in response.scores]
-    if got != sent:
+    if got != list(sent_ids):
         raise RewardServiceError(
-            f"service returned ids {got[:5]}... for {sent[:5]}...; expected each id once"
+            f"service returned ids {got[:5]}... for {list(sent_ids)[:5]}...; expected each id once"
         )
     return response.scores
+
+
+def chunk_bounds(count: int, chunk_size: int, min_chunks: int) -> list[tuple[int, int]]:
+    """[first, end) ranges that cut `count` rollouts into chunks of at most `chunk_size`, at least
+    `min_chunks` of them where there are that many rollouts, with sizes that differ by at most one."""
+    chunks = min(max(min_chunks, -(-count // chunk_size)), count) or 1
+    return [(i * count // chunks, (i + 1) * count // chunks) for i in range(chunks)]
+
+
+def _wire_rollouts(rollouts: Iterable[Rollout | Mapping[str, Any]]) -> list[Rollout | dict[str, Any]]:
+    """The rollouts as JSON-ready objects. They are validated once, by the service, as the in-process mode
+    validates them once: checking them here too would only add the client's time to every batch."""
+    wire = [r if isinstance(r, Rollout | dict) else dict(r) for r in rollouts]
+    # Each chunk's ids are checked by the replica that scores it; only the client sees the whole batch.
+    ids = [_rollout_id(r) for r in wire]
+    if len({repr(i) for i in ids}) != len(ids):  # repr: an unhashable id must reach the service's 422
+        raise ValueError("rollout ids must be unique within a request")
+    return wire
+
+
+def _rollout_id(rollout: Rollout | dict[str, Any]) -> Any:
+    return rollout.id if isinstance(rollout, Rollout) else rollout.get("id")
 
 
 class InProcessRewards:
     """The service's computations called directly (no Ray, no HTTP), for a single machine and for tests."""
 
+    def __init__(self, image_encoding: Encoding = "raw") -> None:
+        self.image_encoding = image_encoding
+
     def run_tool(
         self, name: str, image: Image.Image | np.ndarray, arguments: Any, output_size: int = 224
     ) -> ToolResult:
-        request = ToolRequest(
-            name=name, arguments=arguments, image_png=encode_png(image), output_size=output_size
-        )
+        request = _tool_request(name, image, arguments, output_size, self.image_encoding)
         return _tool_result(execute_tool(request))
 
     def score(
@@ -99,11 +163,18 @@ class InProcessRewards:
         request_id: str | None = None,
     ) -> list[ScoredRollout]:
         request = _score_request(method, rollouts, coefficients, max_tool_calls, request_id)
-        return _check_exactly_once(request, score_batch(request))
+        return _check_exactly_once([r.id for r in request.rollouts], score_batch(request))
 
 
 class RewardClient:
-    """HTTP client of a running reward service, with retries that are safe by construction."""
+    """HTTP client of a running reward service, with retries that are safe by construction.
+
+    `chunk_size` bounds the rollouts of one request. `spread_over_replicas` also cuts a batch into at least
+    one chunk per running replica, so that they score parts of it in parallel: worth it only where a chunk
+    takes much longer to score than a request takes to travel, which is not the case for 64 episodes on a
+    2-core machine (docs/PERFORMANCE.md), hence off by default. `max_in_flight` is the number of threads
+    (kept, with their keep-alive connections, for the client's lifetime) that send a batch's chunks besides
+    the calling thread."""
 
     def __init__(
         self,
@@ -114,24 +185,47 @@ class RewardClient:
         backoff_s: float = 0.2,
         chunk_size: int = 64,
         max_in_flight: int = 4,
+        spread_over_replicas: bool = False,
+        image_encoding: Encoding = "raw",
     ) -> None:
+        if chunk_size < 1 or max_in_flight < 1:
+            raise ValueError("chunk_size and max_in_flight must be >= 1")
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
         self.chunk_size = chunk_size
         self.max_in_flight = max_in_flight
+        self.spread_over_replicas = spread_over_replicas
+        self.image_encoding = image_encoding
         self.retried = 0  # attempts repeated after a connection error or a 5xx, for logs and tests
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._replicas = 1
+        self._replicas_read_at = float("-inf")
+
+    def __enter__(self) -> RewardClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the chunk-sending threads (a later batch starts new ones)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def session(self) -> requests.Session:
-        # requests.Session is not thread-safe; one per thread that sends chunks.
+        # requests.Session is not thread-safe; one per thread, kept so its connection is reused.
         if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
+            self._local.session = service_session()
         return self._local.session
 
-    def _post(self, path: str, body: str) -> bytes:
+    def _post(self, path: str, body: bytes | str) -> bytes:
         last_problem = "no attempt made"
         for attempt in range(self.retries + 1):
             try:
@@ -164,15 +258,26 @@ class RewardClient:
         except requests.RequestException:
             return False
 
+    def replica_count(self) -> int:
+        """Running replicas as /readyz last said (re-read every REPLICA_COUNT_TTL_S); 1 if it cannot say."""
+        now = time.monotonic()
+        if now - self._replicas_read_at > REPLICA_COUNT_TTL_S:
+            self._replicas, self._replicas_read_at = self._read_replica_count(), now
+        return self._replicas
+
+    def _read_replica_count(self) -> int:
+        try:
+            reply = self.session.get(self.base_url + "/readyz", timeout=min(self.timeout_s, 10.0))
+            return max(1, int(reply.json()["replicas"]))
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return 1  # a service that does not say, or a hiccup: one chunk per chunk_size rollouts
+
     def run_tool(
         self, name: str, image: Image.Image | np.ndarray, arguments: Any, output_size: int = 224
     ) -> ToolResult:
-        request = ToolRequest(
-            name=name, arguments=arguments, image_png=encode_png(image), output_size=output_size
-        )
-        return _tool_result(
-            ToolResponse.model_validate_json(self._post("/v1/tools", request.model_dump_json()))
-        )
+        request = _tool_request(name, image, arguments, output_size, self.image_encoding)
+        reply = self._post("/v1/tools", request.model_dump_json())
+        return _tool_result(ToolResponse.model_validate_json(reply))
 
     def score(
         self,
@@ -182,30 +287,54 @@ class RewardClient:
         max_tool_calls: int = 3,
         request_id: str | None = None,
     ) -> list[ScoredRollout]:
-        request = _score_request(method, rollouts, coefficients, max_tool_calls, request_id)
+        request_id = request_id or uuid.uuid4().hex
+        if len(request_id) > MAX_REQUEST_ID:
+            raise ValueError(f"request_id is longer than {MAX_REQUEST_ID} characters")
+        wire = _wire_rollouts(rollouts)
+        min_chunks = self.replica_count() if self.spread_over_replicas else 1
+        fields = {
+            "method": method,
+            "coefficients": dict(coefficients or {}),
+            "max_tool_calls": max_tool_calls,
+        }
         chunks = [
-            request.rollouts[i : i + self.chunk_size]
-            for i in range(0, len(request.rollouts), self.chunk_size)
+            _chunk(f"{request_id}/{first}-{end}", wire[first:end], fields)
+            for first, end in chunk_bounds(len(wire), self.chunk_size, min_chunks)
         ]
-        parts = [
-            request.model_copy(update={"request_id": f"{request.request_id}/{index}", "rollouts": chunk})
-            for index, chunk in enumerate(chunks)
-        ]
-        if len(parts) == 1:
-            answers = [self._score_part(parts[0])]
-        else:
-            with concurrent.futures.ThreadPoolExecutor(min(self.max_in_flight, len(parts))) as pool:
-                answers = list(pool.map(self._score_part, parts))
         # Each chunk is checked to hold its own ids once and in order; the chunks partition the request in
         # order, so their concatenation holds every id of the request once, in order.
-        return [
-            scored
-            for part, answer in zip(parts, answers, strict=True)
-            for scored in _check_exactly_once(part, answer)
-        ]
+        return [scored for answer in self._send_chunks(chunks) for scored in answer]
 
-    def _score_part(self, part: ScoreRequest) -> ScoreResponse:
-        return ScoreResponse.model_validate_json(self._post("/v1/score", part.model_dump_json()))
+    def _send_chunks(self, chunks: list[Chunk]) -> list[list[ScoredRollout]]:
+        if len(chunks) == 1:
+            return [self._score_chunk(chunks[0])]
+        pool = self._executor()
+        futures = [pool.submit(self._score_chunk, chunk) for chunk in chunks[1:]]
+        try:
+            first = self._score_chunk(
+                chunks[0]
+            )  # the calling thread sends one chunk itself: one hand-off less
+            return [first, *(future.result() for future in futures)]
+        finally:
+            for future in futures:  # after a failure, chunks not sent yet are dropped
+                future.cancel()
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    self.max_in_flight, thread_name_prefix="reward-client"
+                )
+            return self._pool
+
+    def _score_chunk(self, chunk: Chunk) -> list[ScoredRollout]:
+        answer = ScoreResponse.model_validate_json(self._post("/v1/score", chunk.body))
+        return _check_exactly_once(chunk.ids, answer)
+
+
+def _chunk(request_id: str, rollouts: list[Rollout | dict[str, Any]], fields: dict[str, Any]) -> Chunk:
+    body = pydantic_core.to_json({"request_id": request_id, "rollouts": rollouts, **fields})
+    return Chunk(request_id, [_rollout_id(r) for r in rollouts], body)
 
 
 def connect(url: str | None) -> RewardClient | InProcessRewards:

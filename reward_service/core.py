@@ -7,6 +7,8 @@ import dataclasses
 import time
 from typing import Any
 
+import numpy as np
+
 from reward_service.api import (
     ImageDecodeError,
     Rollout,
@@ -16,7 +18,7 @@ from reward_service.api import (
     ToolRequest,
     ToolResponse,
     decode_image,
-    encode_png,
+    encode_image,
 )
 from rft.parsing.tar_fas import parse_episode
 from rft.rewards.dt_grpo import DtGrpoCoefficients, dt_grpo_reward, st_grpo_reward
@@ -24,12 +26,20 @@ from rft.rewards.rft_fas import RftFasCoefficients, rft_fas_reward
 from rft.tools import ToolError, run_tool
 
 
+def request_pixels(request: ToolRequest) -> np.ndarray:
+    """The request's image as a uint8 RGB array (a raw image was decoded and checked by validation)."""
+    if request.image_raw is not None:
+        return request.image_raw.pixels
+    return decode_image(request.image_png or "")
+
+
 def execute_tool(request: ToolRequest) -> ToolResponse:
-    """Run the requested tool. A bad call (unknown tool, bad arguments, bad image) is an `ok=False`
-    response naming the problem: for the policy it is a format penalty, for the service an ordinary answer."""
+    """Run the requested tool; the picture comes back in the request's encoding. A bad call (unknown tool,
+    bad arguments, undecodable PNG) is an `ok=False` response naming the problem: for the policy it is a
+    format penalty, for the service an ordinary answer."""
     start = time.perf_counter()
     try:
-        image = decode_image(request.image_png)
+        image = request_pixels(request)
         output = run_tool(request.name, image, request.arguments, output_size=request.output_size)
     except (ToolError, ImageDecodeError) as error:
         return ToolResponse(
@@ -38,7 +48,8 @@ def execute_tool(request: ToolRequest) -> ToolResponse:
             error_type=type(error).__name__,
             seconds=time.perf_counter() - start,
         )
-    return ToolResponse(ok=True, image_png=encode_png(output), seconds=time.perf_counter() - start)
+    encoded = encode_image(output, request.encoding)
+    return ToolResponse(ok=True, **encoded, seconds=time.perf_counter() - start)
 
 
 def coefficients_for(

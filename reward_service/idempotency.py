@@ -1,49 +1,51 @@
-"""Results kept by request id, so that a retried request is answered, not recomputed."""
+"""Answers kept by request id, so that a retried request is answered, not recomputed.
+
+A replica scores a request synchronously on its event loop (no await between looking an id up and storing
+its answer), so two copies of one request never run at once on one replica: a duplicate either finds the
+finished answer here or is itself the first copy. Copies that land on different replicas each compute the
+answer, and get the same one, because scoring is a pure function of the request.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-from reward_service.api import ScoreRequest, ScoreResponse
+Answer = TypeVar("Answer")
 
 
 class RequestIdReused(ValueError):
-    """A request id came back with a different batch: a client bug that must not return stale scores."""
+    """A request id came back with a different body: a client bug that must not return stale scores."""
 
 
-def fingerprint(request: ScoreRequest) -> str:
-    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+def fingerprint(body: bytes) -> str:
+    """The identity of a request's body. A retry resends the same bytes (the client serialises a chunk
+    once), so hashing the bytes is enough, and cheaper than re-serialising the parsed request."""
+    return hashlib.sha256(body).hexdigest()
 
 
-class IdempotentResults:
-    """A bounded cache of finished responses plus the futures of running ones, keyed by request id."""
+class IdempotentResults(Generic[Answer]):
+    """A bounded least-recently-used map of request id -> (body fingerprint, answer)."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self.done: collections.OrderedDict[str, tuple[str, ScoreResponse]] = collections.OrderedDict()
-        self.running: dict[str, tuple[str, asyncio.Future[ScoreResponse]]] = {}
+        self.done: collections.OrderedDict[str, tuple[str, Answer]] = collections.OrderedDict()
         self.hits = 0
 
-    async def get_or_compute(
-        self, request: ScoreRequest, compute: Callable[[ScoreRequest], Awaitable[ScoreResponse]]
-    ) -> ScoreResponse:
-        key, print_ = request.request_id, fingerprint(request)
-        seen = self.done.get(key) or self.running.get(key)
+    def get_or_compute(self, request_id: str, body_fingerprint: str, compute: Callable[[], Answer]) -> Answer:
+        """The answer stored for `request_id`, or `compute()`'s, stored. A failed compute stores nothing.
+        Raises RequestIdReused when the id was stored for a body with another fingerprint."""
+        seen = self.done.get(request_id)
         if seen is not None:
-            if seen[0] != print_:
-                raise RequestIdReused(f"request_id {key!r} was already used for another batch")
+            if seen[0] != body_fingerprint:
+                raise RequestIdReused(f"request_id {request_id!r} was already used for another batch")
             self.hits += 1
-            return seen[1] if isinstance(seen[1], ScoreResponse) else await seen[1]
-        future = asyncio.ensure_future(compute(request))
-        self.running[key] = (print_, future)
-        try:
-            response = await future
-        finally:
-            self.running.pop(key, None)
-        self.done[key] = (print_, response)
+            self.done.move_to_end(request_id)
+            return seen[1]
+        answer = compute()
+        self.done[request_id] = (body_fingerprint, answer)
         while len(self.done) > self.capacity:
             self.done.popitem(last=False)
-        return response
+        return answer

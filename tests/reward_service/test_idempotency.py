@@ -1,68 +1,65 @@
-"""A replica's request-id cache: repeated ids are answered from it, running duplicates are awaited."""
-
-import asyncio
+"""A replica's request-id map: a repeated id is answered from it, an id reused for another body is refused."""
 
 import pytest
 
 from reward_service.api import ScoreRequest
 from reward_service.core import score_batch
-from reward_service.idempotency import IdempotentResults, RequestIdReused
+from reward_service.idempotency import IdempotentResults, RequestIdReused, fingerprint
 
 
-def request(request_id: str, n: int, label: str = "live") -> ScoreRequest:
+def body(n: int, label: str = "live") -> bytes:
     rollouts = [{"id": f"r{i}", "label": label, "turns": ["<Real><reason>ok</reason>"]} for i in range(n)]
-    return ScoreRequest(request_id=request_id, method="dt_grpo", rollouts=rollouts)
+    return ScoreRequest(request_id="a", method="dt_grpo", rollouts=rollouts).model_dump_json().encode()
 
 
 class CountingScorer:
-    def __init__(self) -> None:
+    def __init__(self, request_body: bytes) -> None:
+        self.body = request_body
         self.calls = 0
 
-    async def __call__(self, req: ScoreRequest):
+    def __call__(self) -> bytes:
         self.calls += 1
-        await asyncio.sleep(0.01)  # long enough for a duplicate to arrive while this one runs
-        return score_batch(req)
+        return score_batch(ScoreRequest.model_validate_json(self.body)).model_dump_json().encode()
 
 
-def test_repeated_id_is_answered_from_the_cache():
-    cache, scorer = IdempotentResults(), CountingScorer()
-
-    async def twice():
-        return await cache.get_or_compute(request("a", 3), scorer), await cache.get_or_compute(
-            request("a", 3), scorer
-        )
-
-    first, second = asyncio.run(twice())
+def test_repeated_id_is_answered_from_the_map():
+    cache, scorer = IdempotentResults[bytes](), CountingScorer(body(3))
+    first = cache.get_or_compute("a", fingerprint(scorer.body), scorer)
+    second = cache.get_or_compute("a", fingerprint(scorer.body), scorer)
     assert first is second and scorer.calls == 1 and cache.hits == 1
 
 
-def test_running_duplicate_is_awaited_not_recomputed():
-    cache, scorer = IdempotentResults(), CountingScorer()
-
-    async def together():
-        return await asyncio.gather(*(cache.get_or_compute(request("b", 3), scorer) for _ in range(5)))
-
-    results = asyncio.run(together())
-    assert scorer.calls == 1 and all(r is results[0] for r in results)
-
-
-def test_id_reused_for_another_batch_is_refused():
-    cache, scorer = IdempotentResults(), CountingScorer()
-
-    async def reuse():
-        await cache.get_or_compute(request("c", 3), scorer)
-        await cache.get_or_compute(request("c", 3, label="spoof"), scorer)
-
+def test_id_reused_for_another_body_is_refused():
+    cache = IdempotentResults[bytes]()
+    cache.get_or_compute("c", fingerprint(body(3)), CountingScorer(body(3)))
+    other = CountingScorer(body(3, label="spoof"))
     with pytest.raises(RequestIdReused, match="'c'"):
-        asyncio.run(reuse())
+        cache.get_or_compute("c", fingerprint(other.body), other)
+    assert other.calls == 0
 
 
-def test_cache_is_bounded():
-    cache, scorer = IdempotentResults(capacity=2), CountingScorer()
+def test_a_failed_computation_stores_nothing():
+    cache = IdempotentResults[bytes]()
 
-    async def many():
-        for name in "abc":
-            await cache.get_or_compute(request(name, 1), scorer)
+    def fails() -> bytes:
+        raise RuntimeError("replica trouble")
 
-    asyncio.run(many())
-    assert list(cache.done) == ["b", "c"]
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("d", "print", fails)
+    scorer = CountingScorer(body(1))
+    cache.get_or_compute("d", "print", scorer)
+    assert scorer.calls == 1 and cache.hits == 0
+
+
+def test_map_is_bounded_and_keeps_the_recently_used():
+    cache = IdempotentResults[str](capacity=2)
+    for name in "ab":
+        cache.get_or_compute(name, "print", lambda name=name: name)
+    cache.get_or_compute("a", "print", lambda: "recomputed")  # a hit: "a" becomes the most recent
+    cache.get_or_compute("c", "print", lambda: "c")
+    assert list(cache.done) == ["a", "c"] and cache.done["a"][1] == "a"
+
+
+def test_fingerprint_tells_bodies_apart():
+    assert fingerprint(body(2)) == fingerprint(body(2))
+    assert fingerprint(body(2)) != fingerprint(body(2, label="spoof"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -12,6 +13,7 @@ import pytest
 import ray
 import requests
 
+from reward_service.api import ToolRequest, encode_image
 from reward_service.client import InProcessRewards, RewardClient, RewardServiceError
 
 TOOL_CALL = '<think>check the spectrum</think><tool_call>{"name": "FFTTool", "arguments": {}}</tool_call>'
@@ -28,10 +30,11 @@ def episode(i: int) -> dict:
     return {"id": f"r{i}", "label": label, "turns": turns}
 
 
-def metric(url: str, name: str) -> float:
+def metric(url: str, name: str, labels: str = "") -> float:
+    """The sum of a metric's series whose labels contain `labels` (e.g. 'endpoint="score"')."""
     text = requests.get(url + "/metrics", timeout=10).text
-    values = [float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)]
-    return sum(values)
+    series = re.findall(rf"^{name}(?:{{([^}}]*)}})? ([0-9.e+-]+)$", text, re.M)
+    return sum(float(value) for found, value in series if labels in found)
 
 
 def image() -> np.ndarray:
@@ -40,15 +43,70 @@ def image() -> np.ndarray:
 
 def test_health_ready_and_metrics(service_url):
     assert requests.get(service_url + "/healthz", timeout=10).json() == {"status": "ok"}
-    assert requests.get(service_url + "/readyz", timeout=30).json() == {"status": "ready"}
+    assert requests.get(service_url + "/readyz", timeout=30).json() == {"status": "ready", "replicas": 2}
     assert "reward_service_requests" in requests.get(service_url + "/metrics", timeout=10).text
 
 
-def test_tool_over_http_equals_in_process(service_url):
-    remote = RewardClient(service_url).run_tool("FFTTool", image(), {})
-    local = InProcessRewards().run_tool("FFTTool", image(), {})
-    assert remote.ok and local.ok
-    assert np.array_equal(remote.image, local.image)
+@pytest.mark.parametrize(("name", "arguments"), [("FFTTool", {}), ("ZoomInTool", {"bbox": [10, 20, 90, 60]})])
+def test_tool_pictures_are_the_same_in_every_encoding_and_mode(service_url, name, arguments):
+    pictures = [
+        client.run_tool(name, image(), arguments).image
+        for encoding in ("raw", "png")
+        for client in (RewardClient(service_url, image_encoding=encoding), InProcessRewards(encoding))
+    ]
+    assert pictures[0] is not None and pictures[0].dtype == np.uint8 and pictures[0].shape == (224, 224, 3)
+    assert all(np.array_equal(picture, pictures[0]) for picture in pictures[1:])
+
+
+def test_raw_request_is_answered_raw_and_png_request_png(service_url):
+    for encoding, field, other in (("raw", "image_raw", "image_png"), ("png", "image_png", "image_raw")):
+        body = ToolRequest(name="FFTTool", **encode_image(image(), encoding)).model_dump_json()
+        answer = requests.post(service_url + "/v1/tools", data=body, timeout=30).json()
+        assert answer["ok"] and answer[field] and answer[other] is None
+
+
+def raw_body(**changes: object) -> dict:
+    body = json.loads(ToolRequest(name="FFTTool", **encode_image(image()[:32, :48], "raw")).model_dump_json())
+    body["image_raw"].update(changes)
+    return body
+
+
+GOOD_DATA = raw_body()["image_raw"]["data"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error_type"),
+    [
+        ({"data": GOOD_DATA[:-4]}, "raw_image_size"),  # a pixel short
+        ({"data": GOOD_DATA + "AAAA"}, "raw_image_size"),  # a pixel too many
+        ({"shape": [48, 32, 3]}, None),  # transposed: the same byte count, a valid image
+        ({"shape": [32, 48, 4]}, "raw_image_shape"),  # RGBA
+        ({"shape": [32, 48]}, "missing"),  # no channel axis
+        ({"shape": [32, 48, 3, 1]}, "too_long"),
+        ({"shape": [4, 384, 3]}, "raw_image_shape"),  # a side under the tools' minimum
+        ({"shape": [32.0, 48, 3]}, "int_type"),
+        ({"shape": ["32", 48, 3]}, "int_type"),
+        ({"shape": [100_000, 100_000, 3]}, "raw_image_shape"),
+        ({"shape": [4096, 4096, 3]}, "raw_image_too_large"),
+        ({"dtype": "float32"}, "literal_error"),
+        ({"dtype": "uint16"}, "literal_error"),
+        ({"data": "*" * len(GOOD_DATA)}, "raw_image_base64"),
+        ({"data": 12}, "string_type"),
+    ],
+)
+def test_bad_raw_images_are_typed_422s(service_url, changes, error_type):
+    reply = requests.post(service_url + "/v1/tools", json=raw_body(**changes), timeout=30)
+    if error_type is None:  # a well-formed image of another shape is a valid request
+        assert reply.status_code == 200 and reply.json()["ok"]
+        return
+    assert reply.status_code == 422, reply.text[:300]
+    assert error_type in [error["type"] for error in reply.json()["detail"]]
+
+
+@pytest.mark.parametrize("images", [{}, {"image_png": "AAAA", "image_raw": raw_body()["image_raw"]}])
+def test_a_tool_call_needs_exactly_one_image(service_url, images):
+    reply = requests.post(service_url + "/v1/tools", json={"name": "FFTTool", **images}, timeout=30)
+    assert reply.status_code == 422 and reply.json()["detail"][0]["type"] == "one_image"
 
 
 @pytest.mark.parametrize(
@@ -77,6 +135,48 @@ def test_scores_64_episodes_like_in_process(service_url):
     remote = RewardClient(service_url).score("dt_grpo", rollouts)
     assert remote == InProcessRewards().score("dt_grpo", rollouts)
     assert [s.id for s in remote] == [r["id"] for r in rollouts]
+
+
+def wait_for_metric(url: str, name: str, labels: str, target: float, timeout_s: float = 10) -> float:
+    """The metric once it reaches `target` (replicas flush every 0.2 s), plus a moment for stragglers."""
+    deadline = time.monotonic() + timeout_s
+    while metric(url, name, labels) < target and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # anything counted twice would arrive by now
+    return metric(url, name, labels)
+
+
+def test_a_batch_is_split_over_the_replicas_and_each_score_comes_back_once(service_url):
+    client = RewardClient(service_url, spread_over_replicas=True)
+    assert client.replica_count() == 2
+    rollouts = [episode(i) for i in range(64)]
+    time.sleep(0.5)  # earlier tests' counts reach the hub (replicas flush every 0.2 s)
+    labels = 'endpoint="score",status="ok"'
+    scored = metric(service_url, "reward_service_rollouts_scored_total")
+    requests_ok = metric(service_url, "reward_service_requests_total", labels)
+    result = client.score("dt_grpo", rollouts)
+    assert result == InProcessRewards().score("dt_grpo", rollouts)
+    assert [s.id for s in result] == [r["id"] for r in rollouts]
+    # Two chunks of 32, each scored once: not one request, and no rollout scored twice.
+    assert (
+        wait_for_metric(service_url, "reward_service_requests_total", labels, requests_ok + 2)
+        == requests_ok + 2
+    )
+    assert (
+        wait_for_metric(service_url, "reward_service_rollouts_scored_total", "", scored + 64) == scored + 64
+    )
+
+
+def test_one_request_id_cut_into_other_chunks_gives_the_same_scores(service_url):
+    # A chunk's id names its rollout range, so a batch re-sent after the replica count changed is cut
+    # differently without its chunks colliding with the first ones (which would be a 409).
+    rollouts = [episode(i) for i in range(20)]
+    request_id = uuid.uuid4().hex
+    cuts = [{"spread_over_replicas": True}, {}, {"chunk_size": 3}]
+    results = [
+        RewardClient(service_url, **cut).score("dt_grpo", rollouts, request_id=request_id) for cut in cuts
+    ]
+    assert results[0] == results[1] == results[2] == InProcessRewards().score("dt_grpo", rollouts)
 
 
 def test_same_request_id_gives_the_same_scores(service_url):

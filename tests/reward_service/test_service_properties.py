@@ -9,6 +9,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reward_service.api import ToolResponse
+
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50)
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
@@ -45,6 +47,21 @@ TOOL_BODY = st.fixed_dictionaries(
         "image_png": st.sampled_from(["", "AAAA", "iVBORw0KGgo="]) | st.text(max_size=20),
     }
 )
+RAW_IMAGE = st.fixed_dictionaries(
+    {
+        "data": st.sampled_from(["", "AAAA", "A" * 256]) | st.text(max_size=300),
+        "shape": st.lists(st.integers(-3, 20) | st.floats() | st.text(max_size=3), max_size=4),
+    },
+    optional={"dtype": st.sampled_from(["uint8", "float32", "int64"]) | JSON_VALUES},
+)
+RAW_TOOL_BODY = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["ZoomInTool", "FFTTool", "HOGTool", "Nope"]),
+        "arguments": JSON_VALUES,
+        "image_raw": RAW_IMAGE | JSON_VALUES,
+    },
+    optional={"image_png": st.sampled_from(["", "AAAA"])},
+)
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -67,6 +84,17 @@ def test_arbitrary_tool_requests_get_clean_answers(service_url, body):
     assert reply.status_code in {200, 422}, reply.text[:300]
     if reply.status_code == 200:
         assert reply.json()["ok"] is False  # none of these bodies carries a decodable image
+
+
+@FUZZ
+@given(body=RAW_TOOL_BODY)
+def test_arbitrary_raw_images_get_clean_answers(service_url, body):
+    reply = post(service_url, "/v1/tools", body)
+    assert reply.status_code in {200, 422}, reply.text[:300]
+    if reply.status_code == 200:  # the rare well-formed image (8x8 and up): any answer must parse
+        ToolResponse.model_validate_json(reply.content)
+    else:
+        assert all(isinstance(error["type"], str) for error in reply.json()["detail"])
 
 
 def test_service_is_still_up_after_fuzzing(service_url):

@@ -136,7 +136,10 @@ class VLLMSampler:
     async def update_weights(self, safetensors_bytes: bytes) -> int:
         """Load full weights (HF names) sent by the trainer into the running model; returns how many."""
         counts = await self.engine.collective_rpc("load_safetensors_weights", args=(safetensors_bytes,))
+        # Cached prefixes and image embeddings were computed by the old weights; an image seen again
+        # after an update would otherwise reuse its stale embedding (and vLLM's CPU build crashes on it).
         await self.engine.reset_prefix_cache()
+        await self.engine.reset_encoder_cache()
         return int(counts[0])
 
     def shutdown(self) -> None:

@@ -1,0 +1,522 @@
+"""GRPO on TRL's `GRPOTrainer` with rollouts from the rollout server: paper 001's single-turn GRPO, paper 003's
+DT-GRPO over multi-turn tool episodes, and its ST-GRPO ablation (docs/TRAINING.md).
+
+Paper 003, Eq. 9 (paper 001's objective is the same with a clipped ratio and beta * KL):
+
+    L = -E_{q, {o_i} ~ pi_theta_old} [ 1/G sum_i 1/|o_i| sum_t  pi_theta(o_it | q, o_i<t) / pi_theta_old(o_it | q, o_i<t) * A_it ]
+    A_it = (R_i - mean({R_1..R_G})) / std({R_1..R_G})
+
+R_i is Eq. 6 of paper 001, Eq. 14 (DT-GRPO) or Eq. S15 (ST-GRPO) of paper 003 (rft.rewards, via the reward
+service). In an episode, o_i is what the model generated: its fast answer and every reasoning turn, never the
+scripted re-examine turn, the tool responses or any image token; |o_i| counts those tokens only.
+
+`EpisodeGRPOTrainer` overrides one method of TRL's trainer, `_generate_and_score_completions`, because TRL's
+version builds the forward pass from the dataset prompt and its images only (images a `rollout_func` adds
+never reach it; docs/TRAINING.md). The override:
+
+1. pushes the policy's weights to the episode source when the optimizer has stepped since the last push;
+2. gathers the batch's images to the main process, which asks the source for G episodes per image (the
+   dataloader repeats each image G times, as for TRL's vLLM server mode), and broadcasts them back; each
+   process keeps its slice;
+3. expands every image of each episode (rft.trainers.grpo_batch) into TRL's padded prompt/completion
+   batch, with the episode's model-token mask as TRL's `tool_mask` (so TRL's loss mask is exactly the
+   model's tokens);
+4. scores the episodes (reward service, or TRL's reward-function path), gathers the scores and computes
+   group-relative advantages exactly as TRL does (rft.trainers.grpo_math);
+5. recomputes the policy's logprobs of the sampled tokens (pi_theta_old) with TRL's own forward, for the
+   sampler/trainer importance correction and the logged KL; and the reference logprobs when beta != 0;
+6. logs every reward component, tool use per tool, turns per episode, lengths, the sampler KL and times.
+
+Everything after that is TRL's: batch buffering and shuffling, `_compute_loss` (ratio, clipping, the loss
+aggregation of `loss_type`, KL to the reference, clip-ratio and entropy metrics), the optimizer, DeepSpeed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import datasets
+import torch
+from accelerate.utils import broadcast_object_list, gather_object
+from PIL import Image
+from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import nanmax, nanstd, use_adapter
+
+from reward_service.client import connect
+from rft.models.conversation import ConversationTokenizer
+from rft.models.loading import ARCH_BY_MODEL_TYPE, install_chat_template
+from rft.parsing.labels import Label, as_label
+from rft.parsing.tar_fas import DEFAULT_MAX_TOOL_CALLS
+from rft.prompts.episodes import Message
+from rft.trainers.grpo_batch import collate_episodes, episode_tensors, model_token_ids, single_turn_episode
+from rft.trainers.grpo_math import (
+    group_advantages,
+    sampler_importance_weights,
+    sampler_kl,
+    token_advantages,
+)
+from rft.trainers.grpo_metrics import episode_metrics, summarize
+from rft.trainers.grpo_recipes import rft_fas_messages
+from rft.trainers.grpo_rewards import (
+    Coefficients,
+    Method,
+    default_coefficients,
+    method_rewards,
+    score_with_service,
+)
+from rft.trainers.grpo_weights import full_weights
+from rollout_server.api import SampleResponse, Sampling
+from rollout_server.episodes import Episode
+
+log = logging.getLogger(__name__)
+
+# Image-input keys of TRL's `_get_per_token_logps_and_entropies` that the episode batch can carry.
+FORWARD_KEYS = ("pixel_values", "image_grid_thw", "mm_token_type_ids")
+
+
+class EpisodeSource(Protocol):
+    """`rollout_server.client.RolloutClient` (server mode) or `rollout_server.inprocess.InProcessRollouts`
+    (vLLM in the trainer's process). Only the main process calls it."""
+
+    def episodes(
+        self, images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
+    ) -> tuple[list[list[Episode]], int]: ...
+
+    def samples(
+        self, messages: list[dict], images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
+    ) -> SampleResponse: ...
+
+    def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> int: ...
+
+
+class UnsupportedSetting(ValueError):
+    """A GRPOConfig setting this trainer cannot honour (the rollout server samples, not TRL)."""
+
+
+class EpisodeGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose completions are rollout-server episodes (or paper 001's single-turn samples),
+    trained with every image of the episode in the forward pass and a loss on the model's tokens only.
+
+    `method`: 'rft_fas' (paper 001, `episode_source.samples` with `messages`), 'dt_grpo' or 'st_grpo'
+    (paper 003, `episode_source.episodes`). `reward_service`: 'inprocess', a service URL, a client object,
+    or None for TRL's own reward-function path over the `rft.rewards.trl` adapters. The dataset needs an
+    `image` column (PIL image or path) and a `label` column ('live'/'spoof' or 0/1). `episode_source` is
+    used on the main process only; other processes may pass None."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        *,
+        args: GRPOConfig,
+        train_dataset: datasets.Dataset,
+        processing_class: ProcessorMixin,
+        episode_source: EpisodeSource | None,
+        method: Method = "dt_grpo",
+        reward_service: str | Any | None = "inprocess",
+        coefficients: Coefficients = None,
+        max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
+        messages: list[Message] | None = None,
+        eval_dataset: datasets.Dataset | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        peft_config: Any | None = None,
+    ) -> None:
+        check_arguments(args)
+        reward_funcs, weights = method_rewards(method, coefficients, max_tool_calls)
+        if args.reward_weights is None:
+            args.reward_weights = weights
+        arch = ARCH_BY_MODEL_TYPE[model.config.model_type]
+        super().__init__(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=install_chat_template(processing_class, arch),
+            callbacks=callbacks,
+            peft_config=peft_config,
+        )
+        self.conversation = ConversationTokenizer(processing_class, arch)
+        self.episode_source = episode_source
+        self.method = method
+        self.coefficients = coefficients if coefficients is not None else default_coefficients(method)
+        self.max_tool_calls = max_tool_calls
+        self.messages = messages if messages is not None else rft_fas_messages()
+        self.reward_client = connect(reward_service) if isinstance(reward_service, str) else reward_service
+        if self.reward_client is not None and [float(w) for w in args.reward_weights] != weights:
+            raise UnsupportedSetting(
+                f"reward_weights {args.reward_weights} differ from the coefficients' {weights}; the reward "
+                "service computes its totals from the coefficients, so change those instead"
+            )
+        self._last_synced_step = -1  # as TRL's vLLM sync: the first generation pushes the weights too
+        self._pushed_version: int | None = None
+        self._seconds: dict[str, float] = defaultdict(float)  # rollout / reward / weight sync, this step
+        self.add_callback(_StepTimer(self))
+
+    # -- TRL's generation step, replaced ------------------------------------------------------------------
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        mode = "train" if self.model.training else "eval"
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        images = [dataset_image(example) for example in inputs]
+        labels = [as_label(example["label"]) for example in inputs]
+        self._sync_weights()
+        episodes, version = self._timed("rollout", self._rollouts, images, group)
+        batch = self._episode_batch(episodes)
+        rewards_per_func, components = self._timed("reward", self._score, episodes, labels)
+        scored = group_advantages(
+            rewards_per_func,
+            self.reward_weights,
+            num_generations=group,
+            scale_rewards=self.scale_rewards,
+            aggregation=self.multi_objective_aggregation,
+        )
+        advantages = scored.advantages[self._local_slice(len(inputs))]
+        batch["advantages"] = advantages
+        loss_mask = batch["completion_mask"] * batch["tool_mask"]
+        batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        self._add_policy_logps(batch, loss_mask, mode)
+        self._log_episodes(mode, episodes, batch, version)
+        self._log_rewards(mode, rewards_per_func, components, scored)
+        self._log_completions(episodes, labels, rewards_per_func, scored.advantages)
+        return batch
+
+    # -- rollouts -----------------------------------------------------------------------------------------
+    def _sync_weights(self) -> None:
+        """Push the policy to the episode source once per optimizer step (TRL's `_last_loaded_step` rule)."""
+        if self.state.global_step == self._last_synced_step:
+            return
+        start = time.perf_counter()
+        is_main = self.accelerator.is_main_process
+        weights = full_weights(self.accelerator.unwrap_model(self.model), self._dist, keep=is_main)
+        if is_main:
+            self._pushed_version = self._source().update_weights(weights)
+        self._last_synced_step = self.state.global_step
+        self._seconds["weight_sync"] += time.perf_counter() - start
+
+    def _rollouts(self, images: list[Image.Image], group: int) -> tuple[list[Episode], int]:
+        """This process's episodes, aligned with its `images`: the main process samples G per distinct
+        image of the whole batch (consecutive runs of G copies, as TRL's RepeatSampler lays them out)."""
+        everything = gather_object(images)
+        payload = [self._request(everything[::group], group) if self.accelerator.is_main_process else None]
+        broadcast_object_list(payload, from_process=0)
+        episodes, version = payload[0]
+        return episodes[self._local_slice(len(images))], version
+
+    def _request(self, images: list[Image.Image], group: int) -> tuple[list[Episode], int]:
+        sampling = Sampling(
+            max_tokens=self.max_completion_length,
+            temperature=self.temperature,
+            top_p=self.top_p,
+        )
+        if self.method == "rft_fas":
+            reply = self._source().samples(self.messages, images, n=group, sampling=sampling)
+            groups = [
+                [
+                    single_turn_episode(g.prompt_ids, c, image, self.messages, self.conversation)
+                    for c in g.completions
+                ]
+                for g, image in zip(reply.groups, images, strict=True)
+            ]
+            version = reply.weights_version
+        else:
+            groups, version = self._source().episodes(images, n=group, sampling=sampling)
+        if [len(g) for g in groups] != [group] * len(images):
+            raise RuntimeError(
+                f"asked {group} rollouts for each of {len(images)} images, got {[len(g) for g in groups]}"
+            )
+        if self._pushed_version is not None and version < self._pushed_version:
+            log.warning(
+                "rollouts came from weights version %d, older than the pushed %d",
+                version,
+                self._pushed_version,
+            )
+        return [episode for g in groups for episode in g], version
+
+    def _source(self) -> EpisodeSource:
+        if self.episode_source is None:
+            raise RuntimeError(
+                "the main process needs an episode_source (RolloutClient or InProcessRollouts)"
+            )
+        return self.episode_source
+
+    def _local_slice(self, count: int) -> slice:
+        index = self.accelerator.process_index
+        return slice(index * count, (index + 1) * count)
+
+    # -- batch --------------------------------------------------------------------------------------------
+    def _episode_batch(self, episodes: list[Episode]) -> dict[str, Any]:
+        batch = collate_episodes(
+            [episode_tensors(e, self.conversation) for e in episodes],
+            pad_token_id=self._tokenizer.pad_token_id,
+            mask_truncated=self.mask_truncated_completions,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+        )
+        device = self.accelerator.device
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def _policy_logps(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        """Per-token logprobs of the completion under `model`, by TRL's batched forward (fused LM head,
+        temperature, per-sample image slicing)."""
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            model,
+            torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
+            torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
+            batch["completion_ids"].size(1),
+            batch_size=self.args.per_device_train_batch_size,
+            num_images=batch["num_images"],
+            num_tiles=batch.get("num_tiles"),
+            **{key: batch[key] for key in FORWARD_KEYS if key in batch},
+        )
+        return logps
+
+    def _add_policy_logps(self, batch: dict[str, Any], loss_mask: torch.Tensor, mode: str) -> None:
+        """pi_theta_old's logprobs (TRL recomputes them whenever its own vLLM sampled, or the generation
+        batch spans optimizer steps), the sampler importance weights folded into the advantages, and the
+        reference logprobs for beta != 0."""
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        needs_old = self.args.gradient_accumulation_steps % generate_every != 0
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+        ):
+            if needs_old or self.vllm_importance_sampling_correction:
+                old = self._policy_logps(self.model, batch)
+                batch["old_per_token_logps"] = old
+                self._log_sampler_gap(mode, old, batch["sampling_per_token_logps"], loss_mask)
+                if self.vllm_importance_sampling_correction:
+                    weights = sampler_importance_weights(
+                        old,
+                        batch["sampling_per_token_logps"],
+                        loss_mask,
+                        mode=self.vllm_importance_sampling_mode,
+                        clip_min=self.vllm_importance_sampling_clip_min,
+                        clip_max=self.vllm_importance_sampling_clip_max,
+                    )
+                    batch["advantages"] = token_advantages(batch["advantages"], weights, loss_mask)
+                    self._log_weights(mode, weights, loss_mask)
+            if self.beta != 0.0:
+                batch["ref_per_token_logps"] = self._reference_logps(batch)
+
+    def _reference_logps(self, batch: dict[str, Any]) -> torch.Tensor:
+        if self.ref_model is not None:
+            return self._policy_logps(self.ref_model, batch)
+        # PEFT: the base model is the reference (TRL's rule: the adapter named "ref" when one was loaded).
+        model = self.accelerator.unwrap_model(self.model)
+        with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+            return self._policy_logps(self.model, batch)
+
+    # -- rewards ------------------------------------------------------------------------------------------
+    def _score(
+        self, episodes: list[Episode], labels: list[Label]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(N_all, K) reward columns gathered from every process, and the service's components (gathered)."""
+        if self.reward_client is None:
+            return self._score_with_reward_funcs(episodes, labels), {}
+        scored = score_with_service(
+            self.reward_client,
+            self.method,
+            episodes,
+            labels,
+            coefficients=self.coefficients,
+            max_tool_calls=self.max_tool_calls,
+            weights=self.reward_weights.tolist(),
+        )
+        self._log_completion_extra("format_errors", ["; ".join(errors) for errors in scored.format_errors])
+        device = self.accelerator.device
+        columns = self.accelerator.gather(scored.columns.to(device))
+        names = sorted(scored.components)
+        values = torch.tensor([scored.components[n] for n in names], dtype=torch.float32, device=device).T
+        gathered = self.accelerator.gather(values.contiguous())
+        return columns, {name: gathered[:, i] for i, name in enumerate(names)}
+
+    def _score_with_reward_funcs(self, episodes: list[Episode], labels: list[Label]) -> torch.Tensor:
+        """TRL's `_calculate_rewards` over the `rft.rewards.trl` adapters: `label` and `episode_turns` are
+        their reward kwargs; a completion is the text of the model's turns."""
+        inputs = [
+            {"label": label, "episode_turns": list(e.turns)}
+            for e, label in zip(episodes, labels, strict=True)
+        ]
+        prompts = [prompt_text(e) for e in episodes]
+        completions = ["".join(e.turns) for e in episodes]
+        return self._calculate_rewards(inputs, prompts, completions, [model_token_ids(e) for e in episodes])
+
+    # -- logging ------------------------------------------------------------------------------------------
+    def _timed(self, name: str, func: Any, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            self._seconds[name] += time.perf_counter() - start
+
+    def _gather_floats(self, values: Sequence[float]) -> torch.Tensor:
+        return self.accelerator.gather(
+            torch.tensor(list(values), dtype=torch.float32, device=self.accelerator.device)
+        )
+
+    def _log_episodes(self, mode: str, episodes: list[Episode], batch: dict[str, Any], version: int) -> None:
+        """TRL's length metrics (model tokens only), tool use, turns, stop reasons, weights version."""
+        metrics = self._metrics[mode]
+        lengths = self._gather_floats([e.completion_tokens for e in episodes])
+        prompts = self._gather_floats(batch["prompt_mask"].sum(dim=1).float().tolist())
+        truncated = self._gather_floats(
+            [float(e.stop_reason in ("max_tokens", "context")) for e in episodes]
+        ).bool()
+        if mode == "train":
+            self.state.num_input_tokens_seen += int((prompts.sum() + lengths.sum()).item())
+        metrics["num_tokens"] = [self.state.num_input_tokens_seen]
+        metrics["completions/mean_length"].append(lengths.mean().item())
+        metrics["completions/min_length"].append(lengths.min().item())
+        metrics["completions/max_length"].append(lengths.max().item())
+        metrics["completions/clipped_ratio"].append(truncated.float().mean().item())
+        terminated = lengths[~truncated] if (~truncated).any() else torch.zeros(1)
+        metrics["completions/mean_terminated_length"].append(terminated.mean().item())
+        for name, value in episode_metrics(gather_object([summarize(e) for e in episodes])).items():
+            metrics[name].append(value)
+        metrics["rollout/weights_version"].append(float(version))
+
+    def _log_rewards(
+        self, mode: str, rewards_per_func: torch.Tensor, components: dict[str, torch.Tensor], scored: Any
+    ) -> None:
+        """TRL's reward metrics (`rewards/<func>/{mean,std}`, `reward`, `reward_std`,
+        `frac_reward_zero_std`) and every component the service returned (`reward_components/<name>`)."""
+        metrics = self._metrics[mode]
+        for i, name in enumerate(self.reward_func_names):
+            metrics[f"rewards/{name}/mean"].append(torch.nanmean(rewards_per_func[:, i]).item())
+            metrics[f"rewards/{name}/std"].append(nanstd(rewards_per_func[:, i]).item())
+        for name, values in components.items():
+            metrics[f"reward_components/{name}/mean"].append(values.mean().item())
+        metrics["reward"].append(torch.nanmean(scored.rewards).item())
+        metrics["reward_std"].append(nanstd(scored.rewards).item())
+        metrics["frac_reward_zero_std"].append(scored.std_is_zero.float().mean().item())
+
+    def _log_sampler_gap(
+        self, mode: str, trainer: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor
+    ) -> None:
+        """How far the trainer's logprobs of the sampled tokens are from vLLM's: TRL's
+        `sampling/sampling_logp_difference/*`, and `sampling/kl`, KL(pi_sampler || pi_theta) (k3)."""
+        delta = (trainer - sampler).abs()[mask.bool()]
+        local_max = delta.max() if delta.numel() else torch.zeros((), device=delta.device)
+        totals = torch.stack([delta.sum(), sampler_kl(trainer, sampler, mask).sum(), mask.sum().float()])
+        totals = self.accelerator.reduce(totals, reduction="sum")
+        metrics = self._metrics[mode]
+        metrics["sampling/sampling_logp_difference/mean"].append((totals[0] / totals[2].clamp(min=1)).item())
+        metrics["sampling/sampling_logp_difference/max"].append(
+            nanmax(self.accelerator.gather(local_max[None])).item()
+        )
+        metrics["sampling/kl"].append((totals[1] / totals[2].clamp(min=1)).item())
+
+    def _log_weights(self, mode: str, weights: torch.Tensor, mask: torch.Tensor) -> None:
+        """`sampling/importance_sampling_ratio/mean`: over model tokens (token modes) or sequences."""
+        chosen = weights.flatten() if weights.shape[1] == 1 else weights[mask.bool()]
+        totals = self.accelerator.reduce(
+            torch.stack([chosen.sum(), chosen.new_tensor(float(chosen.numel()))]), "sum"
+        )
+        self._metrics[mode]["sampling/importance_sampling_ratio/mean"].append(
+            (totals[0] / totals[1].clamp(min=1)).item()
+        )
+
+    def _log_completions(
+        self,
+        episodes: list[Episode],
+        labels: list[Label],
+        rewards_per_func: torch.Tensor,
+        advantages: torch.Tensor,
+    ) -> None:
+        """The completions table of TRL (`log_completions`), with each episode's label, turns, stop reason and
+        tool calls as extra columns: enough to recompute its rewards from the log."""
+        self._logs["prompt"].extend(gather_object([prompt_text(e) for e in episodes]))
+        self._logs["completion"].extend(
+            gather_object([self.conversation.decode(e.token_ids[e.prompt_length :]) for e in episodes])
+        )
+        for i, name in enumerate(self.reward_func_names):
+            self._logs["rewards"][name].extend(rewards_per_func[:, i].tolist())
+        self._logs["advantages"].extend(advantages.tolist())
+        self._log_completion_extra("label", list(labels))
+        self._log_completion_extra("episode_turns", [json.dumps(e.turns) for e in episodes])
+        self._log_completion_extra("stop_reason", [e.stop_reason for e in episodes])
+        self._log_completion_extra(
+            "tool_calls", [json.dumps([c.name for c in e.tool_calls]) for e in episodes]
+        )
+        # TRL's flush of `log_extra` / `log_metric` (sorted, so every rank gathers in the same order).
+        for column in sorted(set(gather_object(list(self._pending_extra_logs)))):
+            values = self._pending_extra_logs.get(column, [None] * len(episodes))
+            self._logs["extra"][column].extend(gather_object(values))
+        self._pending_extra_logs.clear()
+        mode = "train" if self.model.training else "eval"
+        for name in sorted(set(gather_object(list(self._pending_metrics)))):
+            values = self._pending_metrics.get(name, [])
+            stats = self._gather_floats([sum(values), len(values)]).view(-1, 2).sum(dim=0).tolist()
+            self._metrics[mode][name].append(stats[0] / max(stats[1], 1))
+        self._pending_metrics.clear()
+
+    def _record_step_seconds(self, seconds: float) -> None:
+        """`time/{rollout,reward,weight_sync,update}_s` of the optimizer step that just ended; update is
+        the rest of the step (batch building, forward and backward passes, optimizer)."""
+        spent = dict(self._seconds)
+        self._seconds.clear()
+        metrics = self._metrics["train"]
+        for name in ("rollout", "reward", "weight_sync"):
+            metrics[f"time/{name}_s"].append(spent.get(name, 0.0))
+        metrics["time/update_s"].append(max(seconds - sum(spent.values()), 0.0))
+
+
+class _StepTimer(TrainerCallback):
+    """Wall time of each optimizer step, from its first micro-batch to the optimizer step."""
+
+    def __init__(self, trainer: EpisodeGRPOTrainer) -> None:
+        self.trainer = trainer
+        self.start = time.perf_counter()
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self.trainer._record_step_seconds(time.perf_counter() - self.start)
+
+
+def check_arguments(args: GRPOConfig) -> None:
+    """Refuse settings that would silently train on something else than what was sampled."""
+    if args.use_vllm:
+        raise UnsupportedSetting("use_vllm must be False: the rollouts come from episode_source")
+    if args.remove_unused_columns:
+        raise UnsupportedSetting(
+            "remove_unused_columns must be False: the image and label columns are needed"
+        )
+    if (args.top_k or 0) > 0 or args.min_p is not None or args.repetition_penalty != 1.0:
+        raise UnsupportedSetting(
+            "top_k, min_p and repetition_penalty are not passed to the rollout server; leave them at their defaults"
+        )
+    if args.use_transformers_continuous_batching:
+        raise UnsupportedSetting(
+            "use_transformers_continuous_batching does not apply: the rollout server samples"
+        )
+
+
+def dataset_image(example: Mapping[str, Any]) -> Image.Image:
+    """The example's `image` column as an RGB PIL image (decoded `datasets.Image`, or a path)."""
+    image = example["image"]
+    if isinstance(image, str):
+        image = Image.open(image)
+    elif isinstance(image, Mapping):  # an undecoded datasets.Image value
+        image = datasets.Image().decode_example(dict(image))
+    return image.convert("RGB")
+
+
+def prompt_text(episode: Episode) -> str:
+    """The user's first turn as text (the logged prompt; the system prompt is the same for every episode)."""
+    for message in episode.messages:
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        return " ".join(
+            "<image>" if part.get("type") == "image" else part.get("text", "") for part in content
+        )
+    return ""

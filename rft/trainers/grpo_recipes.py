@@ -1,0 +1,116 @@
+"""The papers' GRPO settings as TRL `GRPOConfig`s, and paper 001's task prompt.
+
+| | paper 001 (single-turn GRPO) | paper 003 DT-GRPO / ST-GRPO |
+|---|---|---|
+| group size | N = 6 | G = 8 |
+| completions per optimizer step | 6 ("batch size 6") | 512 ("completion batchsize") |
+| learning rate | 5e-6 | 1e-6, AdamW, weight decay 0.05 |
+| KL coefficient | not given (our choice: 0.04, GRPO's own) | 0.0 |
+| loss | 1/|o_i| per sequence, mean over the group (loss_type 'grpo') | Eq. 9, the same |
+| length | L = 1200 in R_res | tool calls <= 3, at most 300 steps |
+
+Where a paper is silent (clip epsilon, tokens per turn, sampling temperature) TRL's defaults are kept and the
+choice is written down in docs/TRAINING.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trl import GRPOConfig
+
+from rft.prompts.episodes import IMAGE_PART, Message, text_part
+from rft.trainers.grpo_rewards import Method
+
+# Paper 001's task prompt is shown only as a figure (Figure 2); this wording asks for exactly the format its
+# rewards check (rft.parsing.rft_fas: <thinking>...</thinking><answer>real|fake</answer>).
+RFT_FAS_QUESTION = (
+    "Is the face in this image real or fake? First think about it and write your reasoning inside "
+    "<thinking> </thinking> tags, then give the final answer, exactly real or fake, inside <answer> </answer> tags."
+)
+
+
+def rft_fas_messages(question: str = RFT_FAS_QUESTION) -> list[Message]:
+    """Paper 001's prompt: the face image and the question, in one user turn."""
+    return [{"role": "user", "content": [IMAGE_PART, text_part(question)]}]
+
+
+@dataclass(frozen=True)
+class GrpoRecipe:
+    method: Method
+    num_generations: int
+    completions_per_step: int  # completions behind one optimizer step
+    learning_rate: float
+    beta: float
+    weight_decay: float
+    max_completion_length: int  # tokens per model turn
+    max_steps: int
+    loss_type: str = "grpo"  # Eq. 9: 1/|o_i| sum_t, then the mean over the group
+
+
+PAPER_RECIPES: dict[str, GrpoRecipe] = {
+    "rft_fas": GrpoRecipe(
+        method="rft_fas",
+        num_generations=6,
+        completions_per_step=6,
+        learning_rate=5e-6,
+        beta=0.04,
+        weight_decay=0.0,
+        max_completion_length=1200,  # L = 1200: R_res saturates there, so longer answers earn nothing more
+        max_steps=-1,
+    ),
+    "dt_grpo": GrpoRecipe(
+        method="dt_grpo",
+        num_generations=8,
+        completions_per_step=512,
+        learning_rate=1e-6,
+        beta=0.0,
+        weight_decay=0.05,
+        max_completion_length=1024,
+        max_steps=300,
+    ),
+}
+PAPER_RECIPES["st_grpo"] = dataclasses.replace(PAPER_RECIPES["dt_grpo"], method="st_grpo")
+
+
+def grpo_arguments(
+    recipe: GrpoRecipe,
+    *,
+    output_dir: Path | str,
+    per_device_train_batch_size: int,
+    num_processes: int = 1,
+    **overrides: Any,
+) -> GRPOConfig:
+    """TRL arguments for `recipe`: one optimizer step per `completions_per_step` completions, accumulated over
+    micro-batches of `per_device_train_batch_size` on each of `num_processes` processes, all sampled at once
+    (one generation batch per step, so the update is on-policy as in Eq. 9)."""
+    global_batch = per_device_train_batch_size * num_processes
+    if recipe.completions_per_step % global_batch:
+        raise ValueError(
+            f"{recipe.completions_per_step} completions per step do not split into micro-batches of "
+            f"{per_device_train_batch_size} on {num_processes} process(es)"
+        )
+    accumulation = recipe.completions_per_step // global_batch
+    settings: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "num_generations": recipe.num_generations,
+        "per_device_train_batch_size": per_device_train_batch_size,
+        "gradient_accumulation_steps": accumulation,
+        "steps_per_generation": accumulation,
+        "learning_rate": recipe.learning_rate,
+        "beta": recipe.beta,
+        "weight_decay": recipe.weight_decay,
+        "optim": "adamw_torch",
+        "max_completion_length": recipe.max_completion_length,
+        "max_steps": recipe.max_steps,
+        "loss_type": recipe.loss_type,
+        "scale_rewards": "group",  # A_i divides by the group's std (Eq. 9)
+        "disable_dropout": True,  # pi_theta and pi_theta_old must be the same function of the weights
+        "remove_unused_columns": False,
+        "report_to": "none",
+    }
+    settings.update(overrides)
+    return GRPOConfig(**settings)

@@ -1,0 +1,631 @@
+"""GRPO on rollout-server episodes (rft.trainers.grpo): masks, advantages, the forward pass with every image,
+zero gradient on tokens the model did not generate, and two real steps against a rollout server subprocess.
+
+Most tests replay fixed paper-003 trajectories (tests/rollout_server/protocol_model.py) through a scripted
+episode source, with real tool images and the policy's own logprobs, so they need no vLLM. The slow tests
+start the real rollout server (vLLM's CPU build) on a protocol model (about 1-2 minutes to start) and run
+two processes under DeepSpeed ZeRO-3. The tiny models are built for 56x56 images: at 224x224 the backward
+pass of Qwen2.5-VL's Conv3d patch embedding alone takes over 15 s of CPU per step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import torch
+from datasets import Dataset
+from PIL import Image
+from trl import GRPOConfig
+
+from rft.models.conversation import ConversationTokenizer
+from rft.models.loading import detect_arch, load_policy
+from rft.prompts.episodes import first_turn_messages
+from rft.rewards import trl as trl_rewards
+from rft.trainers.episode_logprobs import episode_logprobs
+from rft.trainers.grpo import EpisodeGRPOTrainer, UnsupportedSetting
+from rft.trainers.grpo_batch import collate_episodes, episode_tensors, model_token_ids, single_turn_episode
+from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
+from rft.trainers.grpo_metrics import episode_metrics, summarize
+from rft.trainers.grpo_recipes import PAPER_RECIPES, grpo_arguments, rft_fas_messages
+from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
+from rft.trainers.grpo_weights import full_weights
+from rollout_server.api import CompletionOut
+from rollout_server.episodes import Episode, ToolCallRecord
+
+ROLLOUT_TESTS = Path(__file__).resolve().parents[1] / "rollout_server"
+sys.path.insert(0, str(ROLLOUT_TESTS))
+from protocol_model import CALL, FAST, ONE_TOOL, THREE_TOOLS, protocol_image, trajectory_ids  # noqa: E402
+
+IMAGE_SIDE = 56
+WRONG_ANSWER = [(FAST, None), (CALL, "FFTTool"), ("<think>smooth skin</think><answer><Real></answer>", None)]
+TRAJECTORIES = [ONE_TOOL, THREE_TOOLS, WRONG_ANSWER]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Two cores shared with other jobs: OpenMP threads spinning against each other make a step much slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def face(seed: int) -> Image.Image:
+    return protocol_image(seed, IMAGE_SIDE)
+
+
+class ScriptedEpisodes:
+    """An episode source replaying `TRAJECTORIES` in turn (tools run for real on each image), with the
+    policy's own logprobs as the sampling logprobs; it records every weight push."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: ConversationTokenizer) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pushes: list[dict[str, torch.Tensor]] = []
+
+    def episodes(self, images, *, n, sampling=None):
+        groups = [
+            [self.episode(image, TRAJECTORIES[i % len(TRAJECTORIES)]) for i in range(n)] for image in images
+        ]
+        return groups, len(self.pushes)
+
+    def episode(self, image: Image.Image, turns: list) -> Episode:
+        ids, mask, images = trajectory_ids(self.tokenizer, image, turns)
+        with torch.no_grad():
+            logps = episode_logprobs(self.model, self.tokenizer, ids, images).tolist()
+        return Episode(
+            token_ids=ids,
+            logprobs=[lp if m else 0.0 for lp, m in zip(logps, mask, strict=True)],
+            mask=mask,
+            images=images,
+            turns=[text for text, _ in turns],
+            tool_calls=[ToolCallRecord(tool, {}, True, None, 0.0) for _, tool in turns if tool],
+            prompt_length=len(self.tokenizer.prompt_ids(first_turn_messages())),
+            stop_reason="answer",
+            messages=first_turn_messages(),
+        )
+
+    def single_turn(self, image: Image.Image, text: str) -> Episode:
+        """A paper-001 style sample: one model turn after `rft_fas_messages`."""
+        messages = rft_fas_messages()
+        prompt = self.tokenizer.prompt_ids(messages)
+        ids = [*prompt, *self.tokenizer.encode(text), self.tokenizer.end_of_turn_id]
+        with torch.no_grad():
+            logps = episode_logprobs(self.model, self.tokenizer, ids, [image]).tolist()[len(prompt) :]
+        completion = CompletionOut(
+            token_ids=ids[len(prompt) :], logprobs=logps, finish_reason="stop", text=text
+        )
+        return single_turn_episode(prompt, completion, image, messages, self.tokenizer)
+
+    def update_weights(self, state_dict) -> int:
+        self.pushes.append(dict(state_dict))
+        return len(self.pushes)
+
+
+def arguments(tmp_path: Path, **overrides) -> GRPOConfig:
+    settings = {
+        "output_dir": str(tmp_path),
+        "use_cpu": True,
+        "num_generations": 2,
+        "per_device_train_batch_size": 2,
+        "max_steps": 1,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,  # without decay, a changed parameter proves a non-zero policy gradient
+        "loss_type": "grpo",
+        "max_completion_length": 48,
+        "gradient_checkpointing": False,
+        "disable_dropout": True,
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "seed": 0,
+        "bf16": False,  # TRL defaults to bf16 even on the CPU, where it autocasts; the tests compare float32
+    }
+    settings.update(overrides)
+    return GRPOConfig(**settings)
+
+
+def scripted_trainer(model_dir: Path, tmp_path: Path, **overrides) -> EpisodeGRPOTrainer:
+    model, processor = load_policy(model_dir)
+    source = ScriptedEpisodes(model, ConversationTokenizer(processor, detect_arch(model_dir)))
+    dataset = Dataset.from_dict({"image": [face(1)], "label": ["spoof"]})
+    return EpisodeGRPOTrainer(
+        model,
+        args=arguments(tmp_path, **overrides),
+        train_dataset=dataset,
+        processing_class=processor,
+        episode_source=source,
+        method="dt_grpo",
+    )
+
+
+@pytest.fixture(scope="module")
+def qwen_dir(model_cache: Path) -> Path:
+    from rft.models.tiny import ensure_tiny_model
+
+    return ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny", image_size=IMAGE_SIDE)
+
+
+# -- the episode batch ------------------------------------------------------------------------------------
+
+
+def test_loss_mask_is_exactly_the_model_tokens_and_every_image_is_expanded(qwen_dir: Path) -> None:
+    model, processor = load_policy(qwen_dir)
+    tokenizer = ConversationTokenizer(processor, "qwen2_5_vl")
+    source = ScriptedEpisodes(model, tokenizer)
+    episodes = [source.episode(face(1), ONE_TOOL), source.episode(face(2), THREE_TOOLS)]
+    samples = [episode_tensors(e, tokenizer) for e in episodes]
+    batch = collate_episodes(samples, pad_token_id=processor.tokenizer.pad_token_id)
+    image_token = model.config.image_token_id
+    tokens_per_image = (batch["image_grid_thw"].prod(dim=-1) // 4).tolist()  # 2x2 patches make one token
+    for row, (episode, sample) in enumerate(zip(episodes, samples, strict=True)):
+        length = len(sample.completion_ids)
+        ids = batch["completion_ids"][row, :length]
+        mask = batch["tool_mask"][row, :length].bool()
+        # What the loss sees is exactly what the model wrote, turn by turn.
+        assert tokenizer.decode(ids[mask].tolist()) == tokenizer.decode(model_token_ids(episode))
+        # Every image of the episode is expanded: the dataset image in the prompt, each tool output after.
+        assert sample.num_images == len(episode.images) == 1 + len(episode.tool_calls)
+        first = sum(batch["num_images"][:row])
+        counts = tokens_per_image[first : first + sample.num_images]
+        assert int((sample.prompt_ids == image_token).sum()) == counts[0]
+        assert int((ids == image_token).sum()) == sum(counts[1:]) > 0
+        assert not (ids[mask] == image_token).any()
+        # Sampling logprobs sit on the model's tokens only.
+        assert (batch["sampling_per_token_logps"][row, :length][~mask] == 0).all()
+    assert batch["num_images"] == [2, 4]
+    assert batch["prompt_mask"].sum() == sum(len(s.prompt_ids) for s in samples)
+    assert (batch["tool_mask"] * (1 - batch["completion_mask"]) == 0).all()  # padding is never trained on
+
+
+def test_truncated_episodes_can_be_masked_out(qwen_dir: Path) -> None:
+    model, processor = load_policy(qwen_dir)
+    tokenizer = ConversationTokenizer(processor, "qwen2_5_vl")
+    episode = ScriptedEpisodes(model, tokenizer).episode(face(1), ONE_TOOL)
+    episode.stop_reason = "max_tokens"
+    batch = collate_episodes([episode_tensors(episode, tokenizer)], pad_token_id=0, mask_truncated=True)
+    assert batch["tool_mask"].sum() == 0
+    assert collate_episodes([episode_tensors(episode, tokenizer)], pad_token_id=0)["tool_mask"].sum() > 0
+
+
+# -- advantages and importance weights --------------------------------------------------------------------
+
+
+def test_group_advantages_are_eq_9() -> None:
+    columns = torch.tensor([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    weights = torch.tensor([0.1, 0.5, 0.4])
+    scored = group_advantages(columns, weights, num_generations=2)
+    rewards = torch.tensor([0.6, -0.4, 0.0, 0.0])
+    torch.testing.assert_close(scored.rewards, rewards)
+    std = torch.tensor([0.6, -0.4]).std()  # Bessel-corrected, as TRL's nanstd
+    expected = torch.tensor([0.5 / (std + 1e-4), -0.5 / (std + 1e-4), 0.0, 0.0])
+    torch.testing.assert_close(scored.advantages, expected)
+    assert scored.std_is_zero.tolist() == [False, False, True, True]
+    unscaled = group_advantages(columns, weights, num_generations=2, scale_rewards="none")
+    torch.testing.assert_close(unscaled.advantages, torch.tensor([0.5, -0.5, 0.0, 0.0]))
+
+
+def test_an_unscorable_completion_gets_no_advantage() -> None:
+    columns = torch.tensor([[1.0], [float("nan")], [0.0]])
+    scored = group_advantages(columns, torch.ones(1), num_generations=3)
+    assert scored.advantages[1] == 0 and math.isnan(scored.rewards[1])
+    assert scored.advantages[0] > 0 > scored.advantages[2]
+
+
+def test_sampler_importance_weights_follow_trl_modes() -> None:
+    trainer = torch.tensor([[-1.0, -1.0, -5.0], [-1.0, -0.5, 0.0]])
+    sampler = torch.tensor([[-1.0, -2.0, 0.0], [-1.0, -1.0, 0.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 0]])
+    token = sampler_importance_weights(
+        trainer, sampler, mask, mode="token_truncate", clip_min=None, clip_max=2.0
+    )
+    torch.testing.assert_close(token, torch.tensor([[1.0, 2.0, 1.0], [1.0, math.exp(0.5), 1.0]]))
+    sequence = sampler_importance_weights(
+        trainer, sampler, mask, mode="sequence_mask", clip_min=None, clip_max=2.0
+    )
+    torch.testing.assert_close(sequence, torch.tensor([[0.0], [math.exp(0.5)]]))
+
+
+def test_folding_weights_into_advantages_is_trls_weighted_clipped_loss() -> None:
+    generator = torch.Generator().manual_seed(0)
+    ratio = torch.exp(0.5 * torch.randn(3, 5, generator=generator))
+    advantages = torch.randn(3, generator=generator)
+    weights = torch.rand(3, 5, generator=generator) * 2
+    clipped = ratio.clamp(0.8, 1.2)
+    trl_loss = -torch.min(ratio * advantages[:, None], clipped * advantages[:, None]) * weights
+    folded = token_advantages(advantages, weights, torch.ones(3, 5))
+    torch.testing.assert_close(-torch.min(ratio * folded, clipped * folded), trl_loss)
+
+
+# -- rewards and metrics ----------------------------------------------------------------------------------
+
+
+def test_service_totals_must_match_the_trainers_weights() -> None:
+    columns = torch.tensor([[1.0, 1.0, 0.2]])
+    check_totals(columns, torch.tensor([0.1 + 0.5 + 0.08]), torch.tensor([0.1, 0.5, 0.4]))
+    with pytest.raises(RewardMismatchError):
+        check_totals(columns, torch.tensor([1.0 + 1.0 + 0.2]), torch.tensor([0.1, 0.5, 0.4]))
+
+
+def test_episode_metrics_count_tools_per_episode() -> None:
+    calls = [
+        ToolCallRecord("FFTTool", {}, True, None, 0.0),
+        ToolCallRecord(None, None, False, "bad json", 0.0),
+    ]
+    episodes = [
+        Episode([1], [0.0], [0], [], ["a", "b", "c"], calls, 1, "answer"),
+        Episode([1], [0.0], [0], [], ["a"], [], 1, "max_tokens"),
+    ]
+    metrics = episode_metrics([summarize(e) for e in episodes])
+    assert metrics["tools/FFTTool/call_frequency"] == 0.5
+    assert metrics["tools/invalid/call_frequency"] == 0.5
+    assert metrics["tools/ZoomInTool/call_frequency"] == 0.0
+    assert metrics["tools/failure_frequency"] == 0.5
+    assert metrics["episodes/turns/mean"] == 2.0
+    assert metrics["episodes/stop/max_tokens"] == 0.5
+
+
+def test_paper_recipes() -> None:
+    unused = "/tmp/unused"
+    dt = grpo_arguments(
+        PAPER_RECIPES["dt_grpo"], output_dir=unused, per_device_train_batch_size=64, use_cpu=True
+    )
+    assert (dt.num_generations, dt.learning_rate, dt.beta, dt.weight_decay) == (8, 1e-6, 0.0, 0.05)
+    # One optimizer step per 512 completions, all sampled before it (on-policy, Eq. 9).
+    assert dt.generation_batch_size == 512 and dt.gradient_accumulation_steps == dt.steps_per_generation == 8
+    on_8 = grpo_arguments(
+        PAPER_RECIPES["st_grpo"],
+        output_dir=unused,
+        per_device_train_batch_size=8,
+        num_processes=8,
+        use_cpu=True,
+    )
+    assert on_8.gradient_accumulation_steps == on_8.steps_per_generation == 8
+    paper_001 = grpo_arguments(
+        PAPER_RECIPES["rft_fas"], output_dir=unused, per_device_train_batch_size=6, use_cpu=True
+    )
+    assert (paper_001.num_generations, paper_001.learning_rate, paper_001.generation_batch_size) == (
+        6,
+        5e-6,
+        6,
+    )
+    with pytest.raises(ValueError, match="micro-batches"):
+        grpo_arguments(
+            PAPER_RECIPES["rft_fas"], output_dir=unused, per_device_train_batch_size=4, use_cpu=True
+        )
+
+
+# -- the trainer on scripted episodes ---------------------------------------------------------------------
+
+
+def test_unsupported_settings_are_refused(qwen_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedSetting, match="top_k"):
+        scripted_trainer(qwen_dir, tmp_path, top_k=5)
+
+
+def test_forward_pass_sees_every_image(qwen_dir: Path, tmp_path: Path) -> None:
+    """The trainer's batched forward (TRL's, left-padded, images sliced per sample) gives each episode's
+    logprobs as a single unpadded pass with all its images does; with a tool image swapped for another, the
+    tokens after it get other logprobs, so the images really reach the model."""
+    trainer = scripted_trainer(qwen_dir, tmp_path, num_generations=3, per_device_train_batch_size=3)
+    source = trainer.episode_source
+    # Paper 001's prompt is shorter than paper 003's, so the batch is left-padded.
+    episodes = [
+        source.episode(face(1), ONE_TOOL),
+        source.episode(face(2), THREE_TOOLS),
+        source.single_turn(face(3), "<thinking>moire</thinking><answer>fake</answer>"),
+    ]
+    batch = trainer._episode_batch(episodes)
+    assert len(set(batch["prompt_mask"].sum(dim=1).tolist())) > 1
+    with torch.no_grad():
+        batched = trainer._policy_logps(trainer.model, batch)
+    for row, episode in enumerate(episodes):
+        alone = torch.tensor(episode.logprobs)[torch.tensor(episode.mask).bool()]
+        mask = batch["tool_mask"][row].bool()
+        torch.testing.assert_close(batched[row][mask], alone, atol=1e-4, rtol=0)
+    episode = episodes[0]
+    swapped = [episode.images[0], face(99).resize(episode.images[1].size)]
+    with torch.no_grad():
+        other = episode_logprobs(trainer.model, source.tokenizer, episode.token_ids, swapped)
+    model_tokens = torch.tensor(episode.mask).bool()
+    assert (other[model_tokens] - torch.tensor(episode.logprobs)[model_tokens]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "internvl3"])
+def test_tokens_the_model_did_not_generate_get_zero_gradient(
+    arch: str, model_cache: Path, tmp_path: Path
+) -> None:
+    """d loss / d h_t, h_t the last hidden state that scores token t + 1, is exactly 0 wherever token t + 1
+    is not the model's (prompt, scripted turn, tool response, tool image) and non-zero on the model's tokens."""
+    from rft.models.tiny import ensure_tiny_model
+
+    trainer = scripted_trainer(ensure_tiny_model(model_cache, arch, "tiny", image_size=IMAGE_SIDE), tmp_path)
+    model = trainer.model
+    model.train()
+    batch = trainer._generate_and_score_completions([{"image": face(1), "label": "spoof"}] * 2)
+    batch["advantages"] = torch.tensor([1.0, -0.5])  # both signs, whatever the rewards were
+    trainer.current_gradient_accumulation_steps = 1
+    hidden: list[torch.Tensor] = []
+
+    def keep_hidden(_module, _inputs, output):
+        output.last_hidden_state.retain_grad()
+        hidden.append(output.last_hidden_state)
+
+    handle = model.base_model.register_forward_hook(keep_hidden)
+    try:
+        trainer.compute_loss(model, batch).backward()
+    finally:
+        handle.remove()
+    grad = hidden[-1].grad.norm(dim=-1)  # (B, P + C)
+    prompt = batch["prompt_ids"].size(1)
+    completion = batch["completion_ids"].size(1)
+    scores_completion = grad[:, prompt - 1 : prompt - 1 + completion]  # h_{P-1+k} scores completion token k
+    trained = (batch["completion_mask"] * batch["tool_mask"]).bool()
+    assert (grad[:, : prompt - 1] == 0).all()
+    assert (scores_completion[~trained] == 0).all()
+    assert (scores_completion[trained] > 0).all()
+    image_token = model.config.image_token_id
+    assert ((batch["completion_ids"] == image_token) & ~trained).any(), "no tool image in the completion"
+
+
+def test_kl_to_the_reference_when_beta_is_set(qwen_dir: Path, tmp_path: Path) -> None:
+    """Paper 001's beta * KL: the reference's logprobs come with the batch and TRL logs `kl`."""
+    trainer = scripted_trainer(qwen_dir, tmp_path, beta=0.04)
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions([{"image": face(1), "label": "spoof"}] * 2)
+    trained = (batch["completion_mask"] * batch["tool_mask"]).bool()
+    # Before any update the reference is the policy.
+    torch.testing.assert_close(batch["ref_per_token_logps"][trained], batch["old_per_token_logps"][trained])
+    trainer.current_gradient_accumulation_steps = 1
+    trainer.compute_loss(trainer.model, batch).backward()
+    assert trainer._metrics["train"]["kl"] == [pytest.approx(0.0, abs=1e-6)]
+
+
+def test_reward_service_and_trl_reward_functions_agree(qwen_dir: Path, tmp_path: Path) -> None:
+    trainer = scripted_trainer(qwen_dir, tmp_path, num_generations=3, per_device_train_batch_size=3)
+    (episodes,), _ = trainer.episode_source.episodes([face(1)], n=3)
+    labels = ["spoof"] * 3
+    service, components = trainer._score(episodes, labels)
+    trainer.reward_client = None
+    local, _ = trainer._score(episodes, labels)
+    torch.testing.assert_close(service, local)
+    # ONE_TOOL right with FFT; THREE_TOOLS right with FFT, LBP, edges; WRONG_ANSWER wrong in the end.
+    torch.testing.assert_close(service, torch.tensor([[1.0, 1.0, 0.2], [1.0, 1.0, 0.6], [1.0, 0.0, 0.0]]))
+    assert components["tool_diversity"].tolist() == pytest.approx([0.2, 0.6, 0.2])
+
+
+def test_peft_weights_are_merged_under_the_base_names(qwen_dir: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from trl.distributed import DistributedBackend
+
+    model, _ = load_policy(qwen_dir)
+    base = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(model, lora)
+    accelerator = type("Accelerator", (), {"state": type("State", (), {"deepspeed_plugin": None})()})()
+    weights = full_weights(peft_model, DistributedBackend(accelerator), keep=True)
+    assert set(weights) == set(base)
+    merged = peft_model.merge_and_unload().state_dict()
+    assert all(torch.equal(weights[name], merged[name]) for name in base)
+    changed = {name for name in base if not torch.equal(weights[name], base[name])}
+    assert changed and all(".q_proj." in name or ".v_proj." in name for name in changed)
+
+
+# -- against a real rollout server ------------------------------------------------------------------------
+
+
+def _rollout_helpers():
+    spec = importlib.util.spec_from_file_location("rollout_server_conftest", ROLLOUT_TESTS / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def protocol_dir(model_cache: Path) -> Path:
+    from protocol_model import train_protocol_model
+
+    from rft.models.tiny import ensure_tiny_model
+
+    base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny", image_size=IMAGE_SIDE)
+    return train_protocol_model(base, model_cache / f"protocol-qwen2_5_vl-{IMAGE_SIDE}")
+
+
+@pytest.fixture(scope="module")
+def rollout_url(protocol_dir: Path) -> Iterator[str]:
+    helpers = _rollout_helpers()
+    port = helpers.free_port()
+    proc = helpers.start_server(protocol_dir, port, "--image-size", str(IMAGE_SIDE))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        helpers.wait_until_ready(url, proc)
+        yield url
+    finally:
+        helpers.stop_server(proc)
+
+
+def server_version(url: str) -> int:
+    return requests.get(url + "/readyz", timeout=10).json()["weights_version"]
+
+
+@pytest.mark.slow  # the server takes 1-2 minutes to start on the CPU
+def test_two_dt_grpo_steps_against_the_rollout_server(
+    rollout_url: str, protocol_dir: Path, tmp_path: Path
+) -> None:
+    from rollout_server.client import RolloutClient
+
+    model, processor = load_policy(protocol_dir)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    version = server_version(rollout_url)
+    # G = 8 as in paper 003: with the protocol model about a quarter of the episodes break the format, so
+    # some group of each step differs in reward. Each step gets its own two images: the server reuses a
+    # cached image embedding after a weight update and then fails (reported; docs/TRAINING.md).
+    dataset = Dataset.from_dict({"image": [face(i) for i in range(1, 5)], "label": ["spoof", "live"] * 2})
+    trainer = EpisodeGRPOTrainer(
+        model,
+        args=arguments(
+            tmp_path,
+            num_generations=8,
+            per_device_train_batch_size=16,
+            max_steps=2,
+            log_completions=True,
+            num_completions_to_print=1,
+        ),
+        train_dataset=dataset,
+        processing_class=processor,
+        episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
+        method="dt_grpo",
+        reward_service="inprocess",
+    )
+    trainer.train()
+    steps = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(steps) == 2 and all(math.isfinite(entry["loss"]) for entry in steps)
+    # Each step pushed the weights before its rollouts, and the rollouts came from them.
+    assert server_version(rollout_url) == version + 2
+    assert [entry["rollout/weights_version"] for entry in steps] == [version + 1, version + 2]
+    assert any(entry["frac_reward_zero_std"] < 1 for entry in steps), "every group had equal rewards"
+    changed = [name for name, p in model.named_parameters() if not torch.equal(before[name], p)]
+    assert any("visual" in name for name in changed) and any("lm_head" in name for name in changed)
+    for key in (
+        "episodes/turns/mean",
+        "tools/FFTTool/call_frequency",
+        "completions/mean_length",
+        "entropy",
+        "clip_ratio/region_mean",
+        "sampling/kl",
+        "time/rollout_s",
+        "time/reward_s",
+        "time/update_s",
+        "reward_components/tool_diversity/mean",
+    ):
+        assert all(key in entry for entry in steps), key
+    # The logged reward components are the reward functions applied to the logged episodes.
+    funcs = {"r_fast": trl_rewards.r_fast, "r_rsn": trl_rewards.r_rsn, "r_tool": trl_rewards.r_tool}
+    tables = sorted((tmp_path / "completions").glob("completions_*.parquet"))
+    assert len(tables) == 2
+    for table, entry in zip(tables, steps, strict=True):
+        logged = pd.read_parquet(table)
+        assert len(logged) == 16
+        turns = [json.loads(t) for t in logged["episode_turns"]]
+        for text, episode_turns in zip(logged["completion"], turns, strict=True):
+            assert all(turn in text for turn in episode_turns)
+        for name, func in funcs.items():
+            expected = func(episode_turns=turns, label=list(logged["label"]))
+            assert logged[name].tolist() == pytest.approx(expected), name
+            assert entry[f"rewards/{name}/mean"] == pytest.approx(sum(expected) / len(expected), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_single_turn_samples_score_with_paper_001_rewards(
+    rollout_url: str, protocol_dir: Path, tmp_path: Path
+) -> None:
+    """Paper 001's path: `samples` through the same batch, one model turn per completion."""
+    from rollout_server.client import RolloutClient
+
+    model, processor = load_policy(protocol_dir)
+    trainer = EpisodeGRPOTrainer(
+        model,
+        args=arguments(tmp_path, num_generations=3, per_device_train_batch_size=3),
+        train_dataset=Dataset.from_dict({"image": [face(7)], "label": ["spoof"]}),
+        processing_class=processor,
+        episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
+        method="rft_fas",
+    )
+    model.train()
+    # An image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server).
+    batch = trainer._generate_and_score_completions([{"image": face(7), "label": "spoof"}] * 3)
+    assert trainer.reward_func_names == ["r_format", "r_cls", "r_res"]
+    assert batch["num_images"] == [1, 1, 1]
+    trained = batch["completion_mask"] * batch["tool_mask"]
+    assert (trained == batch["completion_mask"]).all()  # a single turn: every completion token is the model's
+    metrics = trainer._metrics["train"]
+    assert metrics["episodes/turns/mean"] == [1.0]
+    assert metrics["sampling/sampling_logp_difference/mean"][0] < 0.05
+
+
+# -- several processes ------------------------------------------------------------------------------------
+
+DEEPSPEED_ZERO3 = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: DEEPSPEED
+deepspeed_config:
+  zero_stage: 3
+  offload_optimizer_device: none
+  offload_param_device: none
+  zero3_init_flag: false
+  gradient_accumulation_steps: 1
+mixed_precision: 'no'
+num_machines: 1
+num_processes: 2
+use_cpu: true
+"""
+
+TWO_PROCESS_RUN = """\
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import torch
+torch.set_num_threads(1)
+from datasets import Dataset
+import test_grpo as T
+from rft.models.conversation import ConversationTokenizer
+from rft.models.loading import load_policy
+from rft.trainers.grpo import EpisodeGRPOTrainer
+
+model_dir, out = Path({model_dir!r}), Path({out!r})
+model, processor = load_policy(model_dir)
+# Loaded before the arguments switch ZeRO-3 on: the source's own copy stays whole, so the main process can run
+# it alone (a partitioned model would wait for the other rank's gathers).
+sampler_model, _ = load_policy(model_dir)
+initial = {{name: p.detach().clone() for name, p in model.named_parameters()}}
+args = T.arguments(out, num_generations=2, per_device_train_batch_size=2, max_steps=2)
+dataset = Dataset.from_dict({{"image": [T.face(i) for i in range(4)], "label": ["spoof", "live"] * 2}})
+trainer = EpisodeGRPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor,
+                             episode_source=None, method="dt_grpo")
+if trainer.accelerator.is_main_process:
+    trainer.episode_source = T.ScriptedEpisodes(sampler_model, ConversationTokenizer(processor, "qwen2_5_vl"))
+trainer.train()
+if trainer.accelerator.is_main_process:
+    first, second = trainer.episode_source.pushes
+    steps = [e for e in trainer.state.log_history if "loss" in e]
+    (out / "result.json").write_text(json.dumps({{
+        "names": sorted(first) == sorted(initial),
+        "first_is_initial": all(torch.equal(first[n], initial[n]) for n in initial),
+        "second_changed": sum(not torch.equal(second[n], initial[n]) for n in initial),
+        "steps_with_episodes": [e["episodes/turns/mean"] > 0 for e in steps],
+    }}))
+"""
+
+
+@pytest.mark.slow  # two processes under DeepSpeed, about a minute of CPU
+def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path) -> None:
+    """Only the main process samples; the rollouts reach both ranks; under ZeRO-3 the pushed weights are
+    gathered whole: the first push is the initial model, the second the updated one."""
+    import subprocess
+
+    (tmp_path / "zero3.yaml").write_text(DEEPSPEED_ZERO3)
+    script = tmp_path / "run.py"
+    script.write_text(
+        TWO_PROCESS_RUN.format(tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path))
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(tmp_path / "zero3.yaml"),
+    ]
+    done = subprocess.run([*command, str(script)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["names"] and result["first_is_initial"]
+    assert result["second_changed"] > 0
+    assert result["steps_with_episodes"] == [True, True]

@@ -127,6 +127,8 @@ def test_weight_update_reaches_the_next_rollouts(client: RolloutClient, policy, 
         for name, tensor in original.items()
     }
     image = protocol_image(5)
+    # The image is seen once before the update: its cached embedding must not survive the update.
+    client.samples(first_turn_messages(), [image], n=1, sampling=Sampling(max_tokens=4))
     try:
         version = client.update_weights(updated)
         assert version >= 1

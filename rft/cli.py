@@ -11,6 +11,8 @@ COMMANDS = {
     "synth": ("rft.data.synth.cli", "generate the synthetic face anti-spoofing benchmark"),
     "import": ("rft.data.importers.cli", "import a public FAS dataset from its released layout"),
     "metrics": ("rft.eval.report", "compute HTER/AUC/APCER/... from a scores CSV"),
+    "experts": ("rft.experts.cli", "train / evaluate the per-tool expert CNNs (paper 003, App. A.3)"),
+    "annotate": ("rft.annotate.cli", "build SFT conversations and captions with a teacher or the templated writer"),
 }
 
 

@@ -12,7 +12,10 @@ COMMANDS = {
     "import": ("rft.data.importers.cli", "import a public FAS dataset from its released layout"),
     "metrics": ("rft.eval.report", "compute HTER/AUC/APCER/... from a scores CSV"),
     "experts": ("rft.experts.cli", "train / evaluate the per-tool expert CNNs (paper 003, App. A.3)"),
-    "annotate": ("rft.annotate.cli", "build SFT conversations and captions with a teacher or the templated writer"),
+    "annotate": (
+        "rft.annotate.cli",
+        "build SFT conversations and captions with a teacher or the templated writer",
+    ),
 }
 
 

@@ -28,6 +28,7 @@ from rollout_server.api import (
     image_to_wire,
 )
 from rollout_server.episodes import Episode
+from rollout_server.weights import weights_payload
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,7 @@ class RolloutClient:
     # -- weights ---------------------------------------------------------------------------------------
     def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> int:
         """Push full weights (HF names) to every live worker; returns the new weights version."""
-        from safetensors.torch import save
-
-        payload = save({name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()})
+        payload = weights_payload(state_dict)
         versions = [
             self._post_admin(url, "/v1/weights", payload, "application/octet-stream")["weights_version"]
             for url in list(self.alive)

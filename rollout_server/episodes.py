@@ -14,6 +14,7 @@ with the error as text, so the model sees why and the episode goes on; it still 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -265,10 +266,4 @@ class EpisodeRunner:
 
 
 def _with_max_tokens(settings: SamplingSettings, budget: int) -> SamplingSettings:
-    return SamplingSettings(
-        max_tokens=min(settings.max_tokens, budget),
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        seed=settings.seed,
-        ignore_eos=settings.ignore_eos,
-    )
+    return dataclasses.replace(settings, max_tokens=min(settings.max_tokens, budget))

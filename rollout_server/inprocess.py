@@ -22,6 +22,7 @@ from rft.models.loading import detect_arch, install_chat_template
 from rollout_server.api import SampleGroup, SampleResponse, Sampling, completion_out
 from rollout_server.episodes import Episode, EpisodeRunner
 from rollout_server.sampling import VLLMSampler
+from rollout_server.weights import weights_payload
 
 T = TypeVar("T")
 
@@ -93,9 +94,7 @@ class InProcessRollouts:
         return groups, self.weights_version
 
     def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> int:
-        from safetensors.torch import save
-
-        payload = save({name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()})
+        payload = weights_payload(state_dict)
         self._run(self.sampler.update_weights(payload))
         self.weights_version += 1
         return self.weights_version

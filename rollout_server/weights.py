@@ -11,6 +11,17 @@ fails there.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import torch
+
+
+def weights_payload(state_dict: Mapping[str, torch.Tensor]) -> bytes:
+    """The trainer's state dict as the safetensors bytes `/v1/weights` and `update_weights` take."""
+    from safetensors.torch import save
+
+    return save({name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()})
+
 
 class WeightSyncExtension:
     """Methods added to every vLLM worker (`self.model_runner` is the worker's)."""

@@ -47,12 +47,16 @@ def episodes(client: RolloutClient):
     return groups
 
 
-def test_samples_returns_n_completions_with_sampling_logprobs(client: RolloutClient) -> None:
+def test_samples_returns_n_completions_with_sampling_logprobs(client: RolloutClient, policy) -> None:
+    _, tokenizer = policy
     reply = client.samples(first_turn_messages(), [protocol_image(3), protocol_image(4)], n=3)
     assert len(reply.groups) == 2
+    # The compact prompt comes back for the trainer: the same messages give the same ids for every image.
+    assert reply.groups[0].prompt_ids == reply.groups[1].prompt_ids
+    prompt = tokenizer.decode(reply.groups[0].prompt_ids)
+    assert prompt.count("<|image_pad|>") == 1 and prompt.endswith("<|im_start|>assistant\n")
     for group in reply.groups:
         assert len(group.completions) == 3
-        assert group.prompt_ids[-3:] == group.prompt_ids[-3:]  # the prompt comes back for the trainer
         for completion in group.completions:
             assert len(completion.token_ids) == len(completion.logprobs) > 0
             assert all(math.isfinite(lp) and lp <= 0 for lp in completion.logprobs)

@@ -1,100 +1,170 @@
 """The CPU demo, the README's main job: `python launch/demo.py --config demo_cpu [key=value ...]`.
 
-Today it runs the largest end-to-end slice that exists: generate the synthetic cross-domain benchmark,
-build the tiny policy, and evaluate the base model on the protocol's target domains by the probability of
-its fast answer (paper 003's AUC convention), printing HTER and AUC. The SFT and GRPO stages join this
-script when the trainer exists (issue #6). On N GPUs the same job is `accelerate launch launch/grpo.py`.
+Paper 003's whole pipeline at toy scale on the synthetic cross-domain benchmark, on the CPU:
+  1. generate the benchmark and build the tiny random-initialised policy;
+  2. evaluate the base model on the protocol's target domains;
+  3. write the SFT conversations with the templated annotation writer (`rft annotate --templated`);
+  4. SFT stage 1 (knowledge transfer) and stage 2 (tool-call format injection, Eq. 8): launch/sft.py;
+  5. evaluate after SFT;
+  6. DT-GRPO with vLLM in this process and in-process rewards: launch/grpo.py, which evaluates at the end.
+Each evaluation prints HTER and AUC per target domain for the fast answer (first turn) and the final answer
+(after greedy tool calls), both scored by P(Spoof) over the Real/Spoof answer tokens (paper 003).
+Outputs go to run.output_dir/run.name/: metrics.json (every stage), annotated/, sft_stage1/, sft_stage2/,
+grpo/. On GPUs the stages are `launch/sft.py --stage 1|2` and `accelerate launch launch/grpo.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+from launch import grpo as grpo_launcher
+from launch import sft as sft_launcher
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
+from rft.trainers.checkpoints import ResumeError, RunSetupError
+
+STAGES = ("base model", "after SFT", "after GRPO")
 
 
 def parse(argv: list[str] | None) -> ExperimentConfig:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.max_samples=50")
-    args = parser.parse_args(argv)
-    return load_config(args.config, args.overrides)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def run(config: ExperimentConfig) -> dict:
-    # Imported here so that a bad config fails in a second, before any heavy import or model load.
-    from rft.data.prepare import prepare_roots
-    from rft.data.protocols import load_protocol, materialize
-    from rft.eval.report import compute_report
-    from rft.eval.scoring import spoof_probabilities
-    from rft.models.loading import load_policy, resolve_model_dir
-
-    run_dir = config.run_dir
-    save_resolved_config(config, run_dir)
-    seed_everything(config.run.seed)
-    data, synth = config.data, config.data.synthetic
-    protocol = load_protocol(data.protocol)
-    roots = prepare_roots(
-        datasets_needed=protocol.datasets,
-        roots=data.roots,
-        cache_dir=data.cache_dir,
-        image_size=data.image_size,
-        n_per_domain=synth.n_per_domain,
-        seed=synth.seed,
-        attack_strength=synth.attack_strength,
-        workers=synth.workers,
+    head, _, tail = __doc__.partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    splits = materialize(protocol, roots, data.cache_dir, data.image_size)
-    model_dir = resolve_model_dir(
+    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. grpo.max_steps=5")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    if config.model.tiny_preset is None and config.model.path is None:
+        raise ConfigError("the demo needs model.tiny_preset or model.path")
+    return config
+
+
+def annotate(config: ExperimentConfig, splits: Any, roots: dict[str, Path]) -> Path:
+    """Stage-1 and stage-2 conversations for the protocol's source images, by the templated writer."""
+    from rft.annotate.cli import main as annotate_main
+
+    (selection,) = splits.protocol.source  # the demo's protocol trains on one selection
+    out = config.run_dir / "annotated"
+    argv = ["--data", str(roots[selection.dataset]), "--out", str(out), "--templated", "--quiet"]
+    argv += ["--tasks", "knowledge_transfer", "tool_trajectory"]
+    if selection.splits:
+        (split,) = selection.splits
+        argv += ["--split", split]
+    if selection.domains:
+        argv += ["--domains", *selection.domains]
+    if annotate_main(argv) != 0:
+        raise RunSetupError(f"the templated annotation of {roots[selection.dataset]} failed (see above)")
+    return out
+
+
+def evaluate_policy(model_dir: Path, config: ExperimentConfig, splits: Any, source: Any) -> dict:
+    """Fast- and final-answer metrics of the checkpoint in `model_dir` (pushed to the episode source)."""
+    from rft.eval.target import evaluate_targets
+    from rft.models.loading import detect_arch, load_policy
+
+    model, processor = load_policy(model_dir, config.model.dtype)
+    source.update_weights({name: tensor.detach().clone() for name, tensor in model.state_dict().items()})
+    return evaluate_targets(
+        model=model,
+        processor=processor,
+        arch=detect_arch(model_dir),
+        targets=splits.targets,
+        method=config.grpo.method,
+        episode_source=source,
+        batch_size=config.eval.batch_size,
+        max_samples=config.eval.max_samples,
+        seed=config.run.seed,
+        final_answer=config.eval.final_answer,
+        max_completion_length=config.grpo.max_completion_length,
+    )
+
+
+def sft_stage(config: ExperimentConfig, stage: int, data_dir: Path) -> Path:
+    staged = config.model_copy(
+        update={"sft": config.sft.model_copy(update={"stage": stage, "data_dir": data_dir})}
+    )
+    return sft_launcher.run(staged)
+
+
+def run(config: ExperimentConfig) -> dict[str, dict]:
+    # Imported here so that a bad config fails in a second, before any heavy import or model load.
+    from rft.data.prepare import prepare_protocol, prepare_roots
+    from rft.models.loading import resolve_model_dir
+    from rollout_server.inprocess import InProcessRollouts
+
+    save_resolved_config(config, config.run_dir)
+    grpo_launcher.seed_everything(config.run.seed)
+    data, synth = config.data, config.data.synthetic
+    generation = {
+        "cache_dir": data.cache_dir,
+        "image_size": data.image_size,
+        "n_per_domain": synth.n_per_domain,
+        "seed": synth.seed,
+        "attack_strength": synth.attack_strength,
+        "workers": synth.workers,
+    }
+    splits = prepare_protocol(protocol=data.protocol, roots=data.roots, **generation)
+    roots = prepare_roots(datasets_needed=splits.protocol.datasets, roots=data.roots, **generation)
+    base_dir = resolve_model_dir(
         path=config.model.path,
         tiny_preset=config.model.tiny_preset,
         arch=config.model.arch,
         cache_dir=config.model.cache_dir,
         image_size=data.image_size,
     )
-    model, processor = load_policy(model_dir, config.model.dtype)
-    reports = {}
-    for name, target in splits.targets.items():
-        if config.eval.max_samples and len(target) > config.eval.max_samples:
-            target = target.shuffle(seed=config.run.seed).select(range(config.eval.max_samples))
-        images = [row.convert("RGB") for row in target["image"]]
-        scores = spoof_probabilities(model, processor, images, batch_size=config.eval.batch_size)
-        rows = [
-            {"id": i, "score": s, "label": "spoof" if y == 1 else "live", "attack_type": t, "domain": name}
-            for i, s, y, t in zip(target["id"], scores, target["label"], target["spoof_type"], strict=True)
-        ]
-        reports[name] = compute_report(rows)
-    (run_dir / "metrics_base.json").write_text(json.dumps(reports, indent=2))
-    return reports
+    # One vLLM engine for every stage: each evaluation and GRPO push their weights into it.
+    source = InProcessRollouts(
+        base_dir,
+        reward_service=config.reward_service.url,
+        max_model_len=config.rollout.max_model_len,
+        max_tool_calls=config.grpo.max_tool_calls,
+        image_size=data.image_size,
+        seed=config.run.seed,
+    )
+    results: dict[str, dict] = {}
+    try:
+        results["base model"] = evaluate_policy(base_dir, config, splits, source)
+        report(results)
+        annotated = annotate(config, splits, roots)
+        for stage in (1, 2):
+            sft_stage(config, stage, annotated)
+        results["after SFT"] = evaluate_policy(
+            config.run_dir / "sft_stage2" / "model", config, splits, source
+        )
+        report(results)
+        results["after GRPO"] = grpo_launcher.run(config, source=source)
+        report(results)
+    finally:
+        source.close()
+        (config.run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def report(results: dict[str, dict]) -> None:
+    """Print the newest stage's lines (so a long demo shows each result as soon as it exists)."""
+    stage = list(results)[-1]
+    print("\n".join(grpo_launcher.report_lines(stage, results[stage])), flush=True)
+
+
+def summary_lines(results: dict[str, dict]) -> list[str]:
+    """Every stage's lines, the table the README shows."""
+    return [line for stage in results for line in grpo_launcher.report_lines(stage, results[stage])]
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse(argv)
-        reports = run(config)
-    except ConfigError as error:  # raised before any model is loaded
-        print(f"config error: {error}", file=sys.stderr)
+        results = run(config)
+    except (ConfigError, ResumeError, RunSetupError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    for name, report in reports.items():
-        overall = report["overall"]
-        print(
-            f"[base model] target {name}: HTER {overall['hter'] * 100:.2f}%  AUC {overall['auc'] * 100:.2f}%"
-        )
+    print("\nsummary:\n" + "\n".join(summary_lines(results)))
     print(f"outputs: {config.run_dir}")
     return 0
 

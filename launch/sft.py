@@ -2,7 +2,8 @@
 
 Stage 1 (knowledge transfer) trains on `knowledge_transfer` conversations with plain nll; stage 2 (tool-call
 format injection) trains on `tool_trajectory` conversations with Eq. 8 (first round weighted sft.alpha).
-Both read stored conversations from sft.data_dir and write under run.output_dir/run.name/sft_stage<N>/:
+Both read stored conversations from sft.data_dir (a saved dataset, or the `rft annotate` output folder);
+stage 2 starts from stage 1's export (sft.stage2_init_from). Both and write under run.output_dir/run.name/sft_stage<N>/:
 checkpoints/ (every sft.save_steps; --resume continues from the newest, --resume-from from a given one),
 tensorboard/, config.yaml, and model/, a plain Hugging Face folder (LoRA merged) that stage 2, GRPO and the
 rollout server load as model.path. docs/SFT.md has the details.
@@ -23,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
+from rft.trainers.checkpoints import ResumeError, RunSetupError, policy_dir, resume_checkpoint
 from rft.trainers.sft_data import SFTDataError, load_sft_dataset
 
 
@@ -50,37 +52,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resume_checkpoint(resume: str | None, checkpoints_dir: Path) -> str | None:
-    """The checkpoint to resume from, refused in one line when there is none."""
-    from rft.trainers.sft import latest_checkpoint
-
-    if resume is None:
-        return None
-    if resume == "latest":
-        found = latest_checkpoint(checkpoints_dir)
-        if found is None:
-            raise SFTDataError(
-                f"--resume: no complete checkpoint in {checkpoints_dir}; start without --resume"
-            )
-        return str(found)
-    if not (Path(resume) / "trainer_state.json").is_file():
-        raise SFTDataError(f"--resume: '{resume}' is not a checkpoint folder (no trainer_state.json)")
-    return resume
-
-
 def run(config: ExperimentConfig, resume: str | None = None) -> Path:
     sft, out = config.sft, stage_dir(config)
     # The data is checked before any heavy import or model load: a wrong folder fails in a second.
     dataset = load_sft_dataset(sft.data_dir, sft.stage)
     checkpoints_dir = out / "checkpoints"
     resume_from = resume_checkpoint(resume, checkpoints_dir)
+    from_stage1 = sft.stage == 2 and sft.stage2_init_from == "sft_stage1"
+    stage1_model = policy_dir(init_from="sft_stage1", run_dir=config.run_dir) if from_stage1 else None
 
     from rft.models.loading import load_policy, resolve_model_dir
     from rft.trainers.sft import build_sft_trainer, export_model
 
     save_resolved_config(config, out)
     seed_everything(config.run.seed)
-    model_dir = resolve_model_dir(
+    model_dir = stage1_model or resolve_model_dir(
         path=config.model.path,
         tiny_preset=config.model.tiny_preset,
         arch=config.model.arch,
@@ -108,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, resume = parse(argv)
         out_dir = run(config, resume)
-    except (ConfigError, SFTDataError) as error:  # bad config, data or --resume: one line, no traceback
-        print(f"{'config' if isinstance(error, ConfigError) else 'data'} error: {error}", file=sys.stderr)
+    except (ConfigError, SFTDataError, ResumeError, RunSetupError) as error:  # one line, no traceback
+        kind = {ConfigError: "config", SFTDataError: "data", ResumeError: "resume", RunSetupError: "setup"}[
+            type(error)
+        ]
+        print(f"{kind} error: {error}", file=sys.stderr)
         return 2
     print(f"SFT stage {config.sft.stage} done; model: {out_dir}")
     return 0

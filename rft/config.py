@@ -78,10 +78,30 @@ class DataConfig(Section):
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
 
+class RewardCoefficients(Section):
+    """The reward coefficients; null keeps the paper's value (paper 001 Eq. 6 / paper 003 Eq. 12-14)."""
+
+    beta_fast: float | None = Field(None, description="DT-GRPO, Eq. 14 (paper: 0.1).")
+    beta_rsn: float | None = Field(None, description="DT-GRPO, Eq. 14 (paper: 0.5).")
+    beta_tool: float | None = Field(None, description="DT-GRPO, Eq. 14 (paper: 0.4).")
+    tool_weights: dict[str, float] | None = Field(
+        None, description="DT-GRPO gamma_k of Eq. 12, one per tool (paper: 0.2 each)."
+    )
+    format_weight: float | None = Field(None, description="Paper 001, Eq. 6 (paper: 1).")
+    cls_weight: float | None = Field(None, description="Paper 001, Eq. 6 (paper: 1).")
+    res_weight: float | None = Field(None, description="Paper 001, Eq. 6 (paper: 1).")
+    max_length: int | None = Field(None, ge=1, description="Paper 001, L of Eq. 5 (paper: 1200 tokens).")
+
+
 class GRPOConfig(Section):
-    """GRPO hyper-parameters. Defaults are paper 003's DT-GRPO (Sec. 4.1) at CPU-demo scale."""
+    """GRPO hyper-parameters. Defaults are paper 003's DT-GRPO (Sec. 4.1) at CPU-demo scale; the papers'
+    full settings are in `rft.trainers.grpo_recipes.PAPER_RECIPES` and the shipped configs."""
 
     method: Literal["rft_fas", "dt_grpo", "st_grpo"] = "dt_grpo"
+    init_from: Literal["model", "sft_stage1", "sft_stage2"] = Field(
+        "sft_stage2",
+        description="Policy to start from: model (the model section as is) or the run's SFT stage output.",
+    )
     num_generations: int = Field(8, ge=2, description="Group size G (paper 003) / N (paper 001).")
     generation_batch_size: int = Field(
         16, ge=1, description="Completions per rollout batch; must be a multiple of num_generations."
@@ -89,12 +109,36 @@ class GRPOConfig(Section):
     per_device_train_batch_size: int = Field(8, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     learning_rate: float = Field(1e-6, gt=0)
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
     beta: float = Field(0.0, ge=0, description="KL coefficient (paper 003: 0.0).")
+    epsilon: float = Field(0.2, gt=0, description="PPO clip range of the ratio (TRL default; papers silent).")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+        "grpo", description="grpo is Eq. 9: 1/|o_i| per sequence, then the mean over the group."
+    )
     weight_decay: float = Field(0.05, ge=0)
     max_steps: int = Field(300, ge=1)
-    max_completion_length: int = Field(256, ge=1)
+    max_completion_length: int = Field(256, ge=1, description="Tokens per model turn.")
     max_tool_calls: int = Field(3, ge=0, description="Tool calls allowed per episode (paper 003: 3).")
     temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    coefficients: RewardCoefficients = Field(default_factory=RewardCoefficients)
+    use_lora: bool = Field(False, description="LoRA on the language model; false trains every weight.")
+    lora_rank: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    gradient_checkpointing: bool = False
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto is bf16 on a CUDA GPU and fp32 on the CPU."
+    )
+    save_steps: int = Field(50, ge=1, description="Write a resumable checkpoint every N optimizer steps.")
+    save_total_limit: int | None = Field(3, ge=1, description="Checkpoints kept; null keeps all.")
+    logging_steps: int = Field(1, ge=1)
+    report_to: Literal["tensorboard", "wandb", "mlflow", "none"] = Field(
+        "tensorboard", description="Tracker for the step metrics (wandb/mlflow when installed)."
+    )
+    record_rollouts: bool = Field(
+        True, description="Write every step's episodes (text, tool calls, images) under grpo/rollouts/."
+    )
 
     @model_validator(mode="after")
     def _batch_fits_groups(self) -> GRPOConfig:
@@ -109,11 +153,41 @@ class GRPOConfig(Section):
         return self
 
 
+class RolloutConfig(Section):
+    """Where GRPO's episodes come from (docs/ROLLOUT_SERVER.md)."""
+
+    mode: Literal["server", "inprocess"] = Field(
+        "server",
+        description="server: rollout servers at `urls` (clusters); inprocess: vLLM in the trainer's main process.",
+    )
+    urls: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8200"],
+        description="Rollout server base URLs (server mode).",
+    )
+    token_env: str = Field(
+        "RFT_ROLLOUT_TOKEN", description="Environment variable holding the server's weight-update token."
+    )
+    prompts_per_request: int = Field(4, ge=1, description="Images per request, spread over the servers.")
+    request_timeout_s: float = Field(600.0, gt=0)
+    max_model_len: int = Field(4096, ge=256, description="In-process vLLM context length.")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="In-process vLLM on a GPU.")
+
+
+class RewardServiceConfig(Section):
+    url: str = Field(
+        "inprocess",
+        description="`inprocess` (same functions, no HTTP) or the Ray Serve URL of reward_service.",
+    )
+
+
 class SFTConfig(Section):
     """Paper 003's stage 1 (knowledge transfer) and stage 2 (tool-call format injection, Eq. 8).
     Defaults are its Implementation Details (LoRA rank 16, lr 1e-4, alpha 0.9, AdamW, weight decay 0.05)."""
 
     stage: Literal[1, 2] = Field(1, description="1: knowledge transfer; 2: tool-call format injection.")
+    stage2_init_from: Literal["model", "sft_stage1"] = Field(
+        "sft_stage1", description="Stage 2 starts from the run's stage-1 export, or from the model section."
+    )
     data_dir: Path | None = Field(
         None, description="Stored conversations (rft.data.conversations) saved with save_to_disk."
     )
@@ -160,8 +234,16 @@ class SFTConfig(Section):
 
 
 class EvalConfig(Section):
+    """Target-domain evaluation (paper 003's AUC convention: P(Spoof) over the Real/Spoof answer tokens)."""
+
     batch_size: int = Field(16, ge=1)
     max_samples: int | None = Field(None, ge=1, description="Cap on target samples per domain.")
+    steps: int | None = Field(
+        None, ge=1, description="Evaluate on the target domains every N GRPO steps; null only at the end."
+    )
+    final_answer: bool = Field(
+        True, description="Also run greedy tool episodes and score the final answer (not only the fast one)."
+    )
 
 
 class ExperimentConfig(Section):
@@ -169,6 +251,8 @@ class ExperimentConfig(Section):
     model: ModelConfig
     data: DataConfig
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    reward_service: RewardServiceConfig = Field(default_factory=RewardServiceConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
@@ -270,13 +354,49 @@ def validate_config(raw: dict[str, Any], source: str = "<config>") -> Experiment
         raise ConfigError(f"{source}: {describe_validation_error(error, ExperimentConfig)}") from None
 
 
-def load_config(name: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Resolve, read, override and validate a config. Raises ConfigError; loads no model."""
-    path = resolve_config_path(name)
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, section by section (a mapping in both merges; anything else replaces)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file with its `extends:` chain resolved: `extends: recipes/dt_grpo_internvl3.yaml` (relative
+    to the file, or a name in configs/) is read first and this file's keys are merged over it."""
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise ConfigError(f"{path}: `extends` loops back on itself ({chain}); remove one of the links")
+    raw = read_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: `extends` must be one file name, got {parent!r}")
+    relative = path.parent / parent
+    base_path = relative if relative.is_file() else resolve_config_path(parent)
+    return deep_merge(read_with_extends(base_path, (*seen, path)), raw)
+
+
+def load_config(name: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Resolve, read (with `extends`), override and validate a config. Raises ConfigError; loads no model."""
+    path = resolve_config_path(name)
+    raw = read_with_extends(path)
     return validate_config(apply_overrides(raw, overrides or []), source=str(path))
 
 

@@ -136,7 +136,16 @@ class EpisodeRunner:
         """`sample` for each image under the same messages, all in flight at once."""
         return list(
             await asyncio.gather(
-                *(self.sample(messages, [image], n=n, settings=settings, adapter=adapter) for image in images)
+                *(
+                    self.sample(
+                        messages,
+                        [image],
+                        n=n,
+                        settings=_offset_seed(settings, 1_000_003 * i),
+                        adapter=adapter,
+                    )
+                    for i, image in enumerate(images)
+                )
             )
         )
 
@@ -146,7 +155,10 @@ class EpisodeRunner:
         """`episodes` for each image, all in flight at once (vLLM batches their turns)."""
         return list(
             await asyncio.gather(
-                *(self.episodes(image, n=n, settings=settings, adapter=adapter) for image in images)
+                *(
+                    self.episodes(image, n=n, settings=_offset_seed(settings, 1_000_003 * i), adapter=adapter)
+                    for i, image in enumerate(images)
+                )
             )
         )
 
@@ -166,11 +178,11 @@ class EpisodeRunner:
             self._continue(
                 _Conversation(list(prompt), [0.0] * len(prompt), [0] * len(prompt), [image], list(messages)),
                 first,
-                settings,
+                _offset_seed(settings, 7_919 * (1 + i)),
                 adapter,
                 prompt_length=len(prompt),
             )
-            for first in firsts
+            for i, first in enumerate(firsts)
         ]
         return list(await asyncio.gather(*runs))
 
@@ -205,8 +217,9 @@ class EpisodeRunner:
             budget = self._room(conv.ids, conv.images)
             if budget <= 0:
                 return self._finish(conv, prompt_length, "context")
+            turn_settings = _offset_seed(_with_max_tokens(settings, budget), 104_729 * len(conv.turns))
             (completion,) = await self.sampler.sample(
-                conv.ids, conv.images, n=1, settings=_with_max_tokens(settings, budget), adapter=adapter
+                conv.ids, conv.images, n=1, settings=turn_settings, adapter=adapter
             )
 
     def _add_model_turn(self, conv: _Conversation, completion: Completion) -> str:
@@ -263,6 +276,14 @@ class EpisodeRunner:
             stop_reason=stop_reason,
             messages=conv.messages,
         )
+
+
+def _offset_seed(settings: SamplingSettings, offset: int) -> SamplingSettings:
+    """A seeded request's seed for one image, episode or turn of it: reproducible, yet two episodes that
+    reach the same context do not repeat each other's next turn, and two images do not share a stream."""
+    if settings.seed is None or offset == 0:
+        return settings
+    return dataclasses.replace(settings, seed=(settings.seed + offset) % (2**31))
 
 
 def _with_max_tokens(settings: SamplingSettings, budget: int) -> SamplingSettings:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from rft.data.protocols import ProtocolData, load_protocol, materialize
 from rft.data.synth.generate import generate_benchmark
 
 SYNTHETIC = "synthetic"
@@ -38,3 +39,30 @@ def prepare_roots(
             generate_benchmark(target, n_per_domain, seed, image_size, workers, attack_strength)
         resolved[SYNTHETIC] = target
     return resolved
+
+
+def prepare_protocol(
+    *,
+    protocol: str,
+    roots: dict[str, Path],
+    cache_dir: Path,
+    image_size: int,
+    n_per_domain: int,
+    seed: int,
+    attack_strength: float,
+    workers: int,
+) -> ProtocolData:
+    """The protocol's source, dev and target datasets (`rft.data.protocols.ProtocolData`), generating the
+    synthetic benchmark first when the protocol reads it and no root was given."""
+    loaded = load_protocol(protocol)
+    resolved = prepare_roots(
+        datasets_needed=loaded.datasets,
+        roots=roots,
+        cache_dir=cache_dir,
+        image_size=image_size,
+        n_per_domain=n_per_domain,
+        seed=seed,
+        attack_strength=attack_strength,
+        workers=workers,
+    )
+    return materialize(loaded, resolved, cache_dir, image_size)

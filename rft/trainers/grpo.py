@@ -72,6 +72,7 @@ from rft.trainers.grpo_rewards import (
     score_with_service,
 )
 from rft.trainers.grpo_weights import full_weights
+from rft.trainers.rollout_records import RolloutRecorder
 from rollout_server.api import SampleResponse, Sampling
 from rollout_server.episodes import Episode
 
@@ -126,6 +127,8 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         eval_dataset: datasets.Dataset | None = None,
         callbacks: list[TrainerCallback] | None = None,
         peft_config: Any | None = None,
+        rollout_seed: int | None = None,
+        recorder: RolloutRecorder | None = None,
     ) -> None:
         check_arguments(args)
         reward_funcs, weights = method_rewards(method, coefficients, max_tool_calls)
@@ -149,6 +152,9 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         self.max_tool_calls = max_tool_calls
         self.messages = messages if messages is not None else rft_fas_messages()
         self.reward_client = connect(reward_service) if isinstance(reward_service, str) else reward_service
+        self.rollout_seed = rollout_seed
+        self.recorder = recorder
+        self._all_episodes: list[Episode] = []  # the whole generation batch, on the main process
         if self.reward_client is not None and [float(w) for w in args.reward_weights] != weights:
             raise UnsupportedSetting(
                 f"reward_weights {args.reward_weights} differ from the coefficients' {weights}; the reward "
@@ -184,6 +190,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         self._log_episodes(mode, episodes, batch, version)
         self._log_rewards(mode, rewards_per_func, components, scored)
         self._log_completions(episodes, labels, rewards_per_func, scored.advantages)
+        self._record(mode, labels, rewards_per_func, components, scored, version)
         return batch
 
     # -- rollouts -----------------------------------------------------------------------------------------
@@ -206,6 +213,8 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         payload = [self._request(everything[::group], group) if self.accelerator.is_main_process else None]
         broadcast_object_list(payload, from_process=0)
         episodes, version = payload[0]
+        if self.accelerator.is_main_process:
+            self._all_episodes = episodes
         return episodes[self._local_slice(len(images))], version
 
     def _request(self, images: list[Image.Image], group: int) -> tuple[list[Episode], int]:
@@ -213,6 +222,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
             max_tokens=self.max_completion_length,
             temperature=self.temperature,
             top_p=self.top_p,
+            seed=self._step_seed(),
         )
         if self.method == "rft_fas":
             reply = self._source().samples(self.messages, images, n=group, sampling=sampling)
@@ -237,6 +247,13 @@ class EpisodeGRPOTrainer(GRPOTrainer):
                 self._pushed_version,
             )
         return [episode for g in groups for episode in g], version
+
+    def _step_seed(self) -> int | None:
+        """With `rollout_seed`, the rollouts of a step are a function of the seed, the step and the weights,
+        so a resumed run samples what the uninterrupted one did."""
+        if self.rollout_seed is None:
+            return None
+        return (self.rollout_seed * 1_000_003 + self.state.global_step * 7_919) % (2**31)
 
     def _source(self) -> EpisodeSource:
         if self.episode_source is None:
@@ -454,6 +471,34 @@ class EpisodeGRPOTrainer(GRPOTrainer):
             stats = self._gather_floats([sum(values), len(values)]).view(-1, 2).sum(dim=0).tolist()
             self._metrics[mode][name].append(stats[0] / max(stats[1], 1))
         self._pending_metrics.clear()
+
+    def _record(
+        self,
+        mode: str,
+        labels: list[Label],
+        rewards_per_func: torch.Tensor,
+        components: dict[str, torch.Tensor],
+        scored: Any,
+        version: int,
+    ) -> None:
+        """Every episode of the generation batch, with its rewards, to the rollout inspector's records."""
+        if self.recorder is None or mode != "train":
+            return
+        everyone = gather_object(list(labels))
+        if not self.accelerator.is_main_process:
+            return
+        columns = {name: rewards_per_func[:, i].tolist() for i, name in enumerate(self.reward_func_names)}
+        columns.update({f"component/{name}": values.tolist() for name, values in components.items()})
+        self.recorder.record(
+            step=self.state.global_step + 1,  # the optimizer step these episodes train
+            episodes=self._all_episodes,
+            labels=everyone,
+            rewards=columns,
+            totals=scored.rewards.tolist(),
+            advantages=scored.advantages.tolist(),
+            group_size=self.num_generations,
+            weights_version=version,
+        )
 
     def _record_step_seconds(self, seconds: float) -> None:
         """`time/{rollout,reward,weight_sync,update}_s` of the optimizer step that just ended; update is

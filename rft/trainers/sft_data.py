@@ -37,12 +37,15 @@ class SFTDataError(ValueError):
 
 
 def load_sft_dataset(data_dir: Path | None, stage: int) -> datasets.Dataset:
-    """The stored conversations for `stage`, checked before any model is loaded: the folder is a saved
+    """The stored conversations for `stage` (`data_dir` is a saved dataset, or an `rft annotate` output folder
+    whose `knowledge_transfer` / `tool_trajectory` subfolder is taken), checked before any model is loaded: the folder is a saved
     dataset with the conversation columns, every row is of the stage's kind, and every row has as many
     images as image placeholders."""
     if data_dir is None:
         raise SFTDataError("sft.data_dir is not set; point it at a dataset saved by the annotation pipeline")
     data_dir = Path(data_dir)
+    if (data_dir / STAGE_KIND[stage]).is_dir():  # the annotation output folder: take the stage's dataset
+        data_dir = data_dir / STAGE_KIND[stage]
     if not data_dir.is_dir():
         raise SFTDataError(f"sft.data_dir '{data_dir}' does not exist")
     try:

@@ -1,0 +1,543 @@
+"""Target-domain evaluation of a policy by the probability of its fast answer and of its final answer.
+
+Paper 003 (Sec. 4.1) computes AUC from "the logits of the classification token". A TAR-FAS episode has two
+classification points, both scored here the same way, by the log-probability the model gives to each class
+text after the same prefix:
+
+    P(spoof) = sigmoid(logp(spoof answer | prefix) - logp(live answer | prefix))
+
+- the *fast* answer: the first turn, "<CLS><reason>..</reason>" right after the first-round query
+  (`rft.eval.scoring.spoof_probabilities`, with the system turn the rollout server renders);
+- the *final* answer: the class the model writes inside <answer>..</answer> at the end of a greedy episode
+  (paper 003: "<answer><Spoof></answer>"; paper 001: "<answer>fake</answer>"). The episode is sampled by the
+  rollout server (or vLLM in-process) with every tool executed for real, and the class is scored with every
+  image of the episode (the dataset image and each tool output) in the forward pass.
+
+`evaluate_targets` returns one `rft.eval.report.compute_report` report per target domain and answer, and
+`flatten_metrics` turns them into the scalars a tracker logs. In a distributed run every process must call
+`evaluate_targets` with the same arguments: only the main process asks the episode source for episodes, which
+are broadcast, and every forward pass is sharded over the processes in shards of equal length, so that under
+DeepSpeed ZeRO-3 (where each forward is a collective that gathers the partitioned parameters) every rank runs
+the same number of forwards. The caller pushes the current weights to the episode source first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar, get_args
+
+import datasets
+import torch
+from accelerate.utils import broadcast_object_list, gather_object
+from PIL import Image
+from tqdm import tqdm
+
+from rft.eval.report import compute_report
+from rft.eval.scoring import FAST_ANSWER_CLASSES, fast_answer_messages, spoof_probabilities
+from rft.models.conversation import END_OF_TURN, ConversationTokenizer
+from rft.parsing.labels import as_label
+from rft.prompts.episodes import first_turn_messages
+from rft.trainers.grpo_batch import single_turn_episode
+from rft.trainers.grpo_recipes import rft_fas_messages
+from rft.trainers.grpo_rewards import Method
+from rollout_server.api import Sampling
+from rollout_server.episodes import Episode
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ANSWER_OPEN = "<answer>"
+# Paper 003's final answer "<answer>(<Spoof>/<Real>)</answer>" (Appendix B.1): the fast answer's tokens.
+TAR_FAS_FINAL_CLASSES = FAST_ANSWER_CLASSES
+# Paper 001's "<answer>real|fake</answer>" (rft.parsing.rft_fas: real = live, fake = spoof).
+RFT_FAS_FINAL_CLASSES = ("real", "fake")
+METRICS = ("hter", "auc")
+
+Prefix = tuple[list[int], list[Image.Image]]
+
+
+# ------------------------------------------------------------------------------- the final answer
+
+
+def last_model_turn_start(mask: Sequence[int]) -> int:
+    """Index of the first token of the episode's last model turn: the start of the last run of mask 1."""
+    end = next((i for i in range(len(mask) - 1, -1, -1) if mask[i]), None)
+    if end is None:
+        raise ValueError("the episode has no model token (its mask is all 0)")
+    start = end
+    while start > 0 and mask[start - 1]:
+        start -= 1
+    return start
+
+
+def final_answer_prefix(
+    episode: Episode, tokenizer: ConversationTokenizer, answer_open: str = ANSWER_OPEN
+) -> tuple[list[int], bool]:
+    """The compact ids up to where the model writes its final class, and whether the answer was forced.
+
+    The prefix is the episode's ids before its last model turn (the last run of mask 1), then that turn's
+    text (`episode.turns[-1]`) up to its last `answer_open`, then `answer_open`. The text before the tag and
+    the tag are tokenised apart, so the prefix always ends with `encode(answer_open)` and the class ids
+    appended after it are scored the same way in every episode (tokenised together, a byte-level BPE can
+    merge the tag's "<" with the ">" before it). The model's own class token is never part of the prefix.
+
+    Forced answer: when the last turn holds no `answer_open` (a malformed turn, a tool call past the limit,
+    a turn cut by max_tokens before the tag, a full context), the episode gave no final class. Its final answer is then
+    forced: the prefix is the ids before the last model turn followed by `answer_open`, i.e. the model is
+    asked to answer in place of the turn it wrote, and `forced` is True. Such episodes are still scored (a
+    sample is never dropped, so every target keeps all its samples) and `evaluate_targets` reports their
+    fraction.
+    """
+    start = last_model_turn_start(episode.mask)
+    before = list(episode.token_ids[:start])
+    text = episode.turns[-1] if episode.turns else ""
+    cut = text.rfind(answer_open)
+    if cut < 0:
+        return [*before, *tokenizer.encode(answer_open)], True
+    return [*before, *tokenizer.encode(text[:cut]), *tokenizer.encode(answer_open)], False
+
+
+def continuation_logprob(
+    model: torch.nn.Module,
+    tokenizer: ConversationTokenizer,
+    prefix_ids: Sequence[int],
+    images: Sequence[Image.Image],
+    continuation_ids: Sequence[int],
+    device: torch.device | None = None,
+) -> float:
+    """log p(continuation | prefix) under `model`, by one forward over the prefix and the continuation with
+    every image of the prefix expanded. Only the logits of the continuation's positions are computed."""
+    k = len(continuation_ids)
+    if k == 0:
+        raise ValueError("the answer text encodes to no token")
+    expanded = tokenizer.expand_images([*prefix_ids, *continuation_ids], images)
+    device = device or _device(model)
+    inputs = {key: value.to(device) for key, value in expanded.model_inputs().items()}
+    # The last k + 1 positions; the first k of them predict the continuation's tokens.
+    logits = model(**inputs, logits_to_keep=k + 1, use_cache=False).logits[0, :-1].float()
+    targets = inputs["input_ids"][0, -k:]
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).sum().item()
+
+
+def answer_probabilities(
+    model: torch.nn.Module,
+    tokenizer: ConversationTokenizer,
+    prefixes: Sequence[Prefix],
+    classes: tuple[str, str] = TAR_FAS_FINAL_CLASSES,
+    *,
+    device: torch.device | None = None,
+    progress: bool = False,
+) -> list[float]:
+    """P(spoof) after each (compact ids, images) prefix: paper 003 Sec. 4.1's "logits of the classification
+    token", generalised to class texts of several tokens as in `rft.eval.scoring`.
+
+    `classes` is (live text, spoof text). Each class text's ids are appended to the prefix and scored by one
+    forward with every image of the episode expanded (model in eval mode, no gradient); P(spoof) is the
+    sigmoid of logp(spoof) - logp(live). The number of forwards is always 2 * len(prefixes), whatever the
+    prefixes hold, as DeepSpeed ZeRO-3 needs of every rank.
+    """
+    class_ids = [tokenizer.encode(text) for text in classes]
+    scores: list[float] = []
+    with _evaluating(model), torch.no_grad():
+        for ids, images in tqdm(prefixes, desc="final answer", unit="episode", disable=not progress):
+            live, spoof = (continuation_logprob(model, tokenizer, ids, images, c, device) for c in class_ids)
+            scores.append(torch.sigmoid(torch.tensor(spoof - live, dtype=torch.float64)).item())
+    return scores
+
+
+# -------------------------------------------------------------------------------- the fast answer
+
+
+def episode_fast_answer_messages(tokenizer: ConversationTokenizer) -> list[dict]:
+    """Paper 003's first turn as the rollout server renders it, in the form `spoof_probabilities` renders.
+
+    The server renders the first turn with the tool schemas appended to the system turn; the fast answer is
+    scored after that same text, so the system message here carries the schemas. Raises ValueError when the
+    chat template cannot render the two identically.
+    """
+    episode_prompt = tokenizer.render(first_turn_messages(), add_generation_prompt=True)
+    system = episode_prompt.removeprefix("<|im_start|>system\n").split(END_OF_TURN, 1)[0]
+    messages = fast_answer_messages(system_prompt=system)
+    plain = tokenizer.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    if plain != episode_prompt:
+        raise ValueError("the chat template does not render the first turn as the rollout server does")
+    return messages
+
+
+def fast_answer_scores(
+    model: torch.nn.Module,
+    tokenizer: ConversationTokenizer,
+    images: Sequence[Image.Image],
+    *,
+    batch_size: int = 16,
+    device: torch.device | None = None,
+    progress: bool = False,
+) -> list[float]:
+    """P(spoof) of the fast answer (paper 003's first turn, classes "<Real>" / "<Spoof>") for each image,
+    by `rft.eval.scoring.spoof_probabilities` (paper 003 Sec. 4.1, "logits of the classification token").
+
+    The prompt is the episode's first turn (`episode_fast_answer_messages`). `spoof_probabilities` builds its
+    inputs on the CPU, so the model is called through `InputsToDevice`; the tokenizer's padding side, which
+    it sets to left, is restored after. The number of forwards is 2 * ceil(len(images) / batch_size).
+    """
+    device = device or _device(model)
+    hf_tokenizer = tokenizer.processor.tokenizer
+    padding_side = hf_tokenizer.padding_side
+    try:
+        with _evaluating(model):
+            return spoof_probabilities(
+                InputsToDevice(model, device),
+                tokenizer.processor,
+                list(images),
+                messages=episode_fast_answer_messages(tokenizer),
+                classes=FAST_ANSWER_CLASSES,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    finally:
+        hf_tokenizer.padding_side = padding_side
+
+
+class InputsToDevice(torch.nn.Module):
+    """`model` called with its tensor inputs moved to `device`, its logits handed back lazily: indexing the
+    logits returns that slice on the CPU (never the whole sequence x vocabulary), which is how
+    `rft.eval.scoring` reads them next to its CPU ids."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        super().__init__()
+        self.model = model
+        self.device = device
+
+    def forward(self, **inputs: Any) -> SimpleNamespace:
+        moved = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        return SimpleNamespace(logits=_CpuSlices(self.model(**moved).logits))
+
+
+class _CpuSlices:
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+    def __getitem__(self, index: Any) -> torch.Tensor:
+        return self.tensor[index].cpu()
+
+
+# --------------------------------------------------------------------------------------- episodes
+
+
+def greedy_episodes(
+    source: Any,
+    method: Method,
+    tokenizer: ConversationTokenizer,
+    images: Sequence[Image.Image],
+    *,
+    max_completion_length: int = 256,
+) -> tuple[list[Episode], int]:
+    """One greedy (temperature 0) episode per image from `source` (rft.trainers.grpo.EpisodeSource), and
+    the weights version that produced them. 'rft_fas': paper 001's single-turn completion of
+    `rft_fas_messages()`, as a one-turn episode; 'dt_grpo' / 'st_grpo': paper 003's multi-turn episode."""
+    sampling = Sampling(max_tokens=max_completion_length, temperature=0.0, top_p=1.0)
+    if method == "rft_fas":
+        messages = rft_fas_messages()
+        reply = source.samples(messages, list(images), n=1, sampling=sampling)
+        _check_counts([len(group.completions) for group in reply.groups], len(images))
+        episodes = [
+            single_turn_episode(group.prompt_ids, group.completions[0], image, messages, tokenizer)
+            for group, image in zip(reply.groups, images, strict=True)
+        ]
+        return episodes, reply.weights_version
+    groups, version = source.episodes(list(images), n=1, sampling=sampling)
+    _check_counts([len(group) for group in groups], len(images))
+    return [group[0] for group in groups], version
+
+
+def _check_counts(counts: list[int], n_images: int) -> None:
+    if counts != [1] * n_images:
+        raise RuntimeError(f"asked one greedy episode for each of {n_images} images, got {counts}")
+
+
+def final_prefixes(
+    episodes: Sequence[Episode], tokenizer: ConversationTokenizer
+) -> tuple[list[Prefix], list[bool]]:
+    """Each episode's final-answer prefix with all its images, and whether its answer was forced."""
+    prefixes: list[Prefix] = []
+    forced: list[bool] = []
+    for episode in episodes:
+        ids, was_forced = final_answer_prefix(episode, tokenizer)
+        prefixes.append((ids, list(episode.images)))
+        forced.append(was_forced)
+    return prefixes, forced
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+def equal_shard(items: Sequence[T], count: int, index: int) -> list[T]:
+    """Process `index`'s contiguous share of `items` among `count` processes. Every share has the same
+    length, ceil(len / count): the list is padded by repeating its last item (drop it with `unshard`)."""
+    if not items:
+        return []
+    size = math.ceil(len(items) / count)
+    padded = [*items, *[items[-1]] * (size * count - len(items))]
+    return padded[index * size : (index + 1) * size]
+
+
+def unshard(gathered: Sequence[T], total: int) -> list[T]:
+    """The results of `equal_shard`'s shares concatenated in process order, without the padding."""
+    if len(gathered) < total:
+        raise RuntimeError(f"gathered {len(gathered)} results for {total} items")
+    return list(gathered[:total])
+
+
+class Processes:
+    """The processes of a run (`accelerator` None: this process alone)."""
+
+    def __init__(self, accelerator: Any | None) -> None:
+        self.accelerator = accelerator
+
+    @property
+    def count(self) -> int:
+        return 1 if self.accelerator is None else int(self.accelerator.num_processes)
+
+    @property
+    def index(self) -> int:
+        return 0 if self.accelerator is None else int(self.accelerator.process_index)
+
+    @property
+    def is_main(self) -> bool:
+        return self.index == 0
+
+    def from_main(self, produce: Callable[[], T]) -> T:
+        """`produce()` run on the main process only and broadcast to every process. An exception on the main
+        process is re-raised there and raised as RuntimeError on the others, so none waits forever."""
+        if self.count == 1:
+            return produce()
+        payload: list[Any] = [None]
+        failure: BaseException | None = None
+        if self.is_main:
+            try:
+                payload = [("ok", produce())]
+            except Exception as error:  # broadcast first, so that the other ranks stop too
+                failure = error
+                payload = [("error", f"{type(error).__name__}: {error}")]
+        broadcast_object_list(payload, from_process=0)
+        status, value = payload[0]
+        if failure is not None:
+            raise failure
+        if status == "error":
+            raise RuntimeError(f"the main process failed: {value}")
+        return value
+
+    def map_sharded(self, work: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """`work` over `items`, each process doing an equal-length share; every process gets all results."""
+        if self.count == 1:
+            return work(list(items))
+        share = equal_shard(items, self.count, self.index)
+        local = work(share)
+        if len(local) != len(share):
+            raise RuntimeError(f"{len(local)} results for {len(share)} items")
+        return unshard(gather_object(local), len(items))
+
+
+def eval_module(model: torch.nn.Module, accelerator: Any | None) -> torch.nn.Module:
+    """The module whose forward the evaluation calls.
+
+    `accelerator.unwrap_model` takes the module out of DDP or the DeepSpeed engine. Under ZeRO-2 (and DDP)
+    that module holds whole parameters. Under ZeRO-3 (`accelerator.state.deepspeed_plugin.zero_stage == 3`)
+    it is still the partitioned module: the engine's hooks stay on it and gather each layer's parameters
+    from every rank during its forward, so a forward is a collective that every rank must run, the same
+    number of times; `Processes.map_sharded` gives every rank shares of equal length for that reason.
+    """
+    return model if accelerator is None else accelerator.unwrap_model(model)
+
+
+# ------------------------------------------------------------------------------------- evaluation
+
+
+def evaluate_targets(
+    *,
+    model: torch.nn.Module,
+    processor: Any,
+    arch: str,
+    targets: Mapping[str, datasets.Dataset],
+    method: Method,
+    episode_source: Any | None = None,
+    accelerator: Any | None = None,
+    batch_size: int = 16,
+    max_samples: int | None = None,
+    seed: int = 0,
+    final_answer: bool = True,
+    max_completion_length: int = 256,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Evaluate the policy on each target domain by its fast and its final answer (paper 003 Sec. 4.1).
+
+    `targets` maps a domain name to a dataset with columns id, image (PIL), label (0/1 = live/spoof, or the
+    strings) and spoof_type; each is subsampled to `max_samples` rows by `shuffle(seed).select`, as
+    launch/demo.py does. Returns, per domain:
+
+    - "fast" (dt_grpo / st_grpo): the report of the fast answer's P(spoof); rft_fas has no fast answer;
+    - "final" (when `final_answer` and the main process has an `episode_source`; rft_fas needs one): the
+      report of the final answer's P(spoof) after one greedy episode per image (`max_completion_length`
+      tokens per turn), classes "<Real>"/"<Spoof>" (paper 003) or "real"/"fake" (paper 001), with
+      "final_forced_fraction" (episodes without an <answer>, see `final_answer_prefix`) and
+      "weights_version" (of the weights that sampled them);
+    - "n_samples".
+
+    `model` may be the trained, wrapped model (`eval_module`); it is put in eval mode and every submodule's
+    mode is restored after. With an `accelerator` of several processes every process must call this with the
+    same arguments (see the module docstring); only the main process needs the `episode_source`.
+    """
+    if method not in get_args(Method):
+        raise ValueError(f"method {method!r} is not one of {get_args(Method)}")
+    if method == "rft_fas" and not final_answer:
+        raise ValueError("rft_fas has no fast answer: final_answer=False leaves nothing to evaluate")
+    processes = Processes(accelerator)
+    module = eval_module(model, accelerator)
+    scorer = _TargetScorer(
+        module=module,
+        tokenizer=ConversationTokenizer(processor, arch),
+        processes=processes,
+        device=accelerator.device if accelerator is not None else _device(module),
+        method=method,
+        batch_size=batch_size,
+        max_completion_length=max_completion_length,
+        progress=progress and processes.is_main,
+    )
+    has_source = processes.from_main(lambda: episode_source is not None)
+    if method == "rft_fas" and not has_source:
+        raise ValueError("rft_fas is scored by its final answer, which needs an episode_source")
+    results: dict[str, dict] = {}
+    with _evaluating(model):
+        for name, dataset in targets.items():
+            target = subsample(dataset, max_samples, seed)
+            images = [_rgb(image) for image in target["image"]]
+            rows = report_rows(target, name)
+            result: dict[str, Any] = {"n_samples": len(rows)}
+            if method != "rft_fas":
+                result["fast"] = compute_report(with_scores(rows, scorer.fast(images)))
+            if final_answer and has_source:
+                scores, forced, version = scorer.final(images, episode_source)
+                result["final"] = compute_report(with_scores(rows, scores))
+                result["final_forced_fraction"] = sum(forced) / len(forced) if forced else 0.0
+                result["weights_version"] = version
+            results[name] = result
+    return results
+
+
+@dataclass(frozen=True)
+class _TargetScorer:
+    """The two scorings of one evaluation, each process doing its share of the forwards."""
+
+    module: torch.nn.Module
+    tokenizer: ConversationTokenizer
+    processes: Processes
+    device: torch.device
+    method: Method
+    batch_size: int
+    max_completion_length: int
+    progress: bool
+
+    def fast(self, images: Sequence[Image.Image]) -> list[float]:
+        return self.processes.map_sharded(self._fast_share, images)
+
+    def _fast_share(self, images: list[Image.Image]) -> list[float]:
+        return fast_answer_scores(
+            self.module,
+            self.tokenizer,
+            images,
+            batch_size=self.batch_size,
+            device=self.device,
+            progress=self.progress,
+        )
+
+    def final(self, images: Sequence[Image.Image], source: Any) -> tuple[list[float], list[bool], int]:
+        """Final-answer scores, which answers were forced, and the sampling weights version. The episode
+        source runs on the main process only."""
+
+        def sample() -> tuple[list[Prefix], list[bool], int]:
+            episodes, version = greedy_episodes(
+                source, self.method, self.tokenizer, images, max_completion_length=self.max_completion_length
+            )
+            return (*final_prefixes(episodes, self.tokenizer), version)
+
+        prefixes, forced, version = self.processes.from_main(sample)
+        return self.processes.map_sharded(self._final_share, prefixes), forced, version
+
+    def _final_share(self, prefixes: list[Prefix]) -> list[float]:
+        classes = RFT_FAS_FINAL_CLASSES if self.method == "rft_fas" else TAR_FAS_FINAL_CLASSES
+        return answer_probabilities(
+            self.module, self.tokenizer, prefixes, classes, device=self.device, progress=self.progress
+        )
+
+
+def subsample(dataset: datasets.Dataset, max_samples: int | None, seed: int) -> datasets.Dataset:
+    """At most `max_samples` rows, drawn by `shuffle(seed).select` (all rows when it is None or 0)."""
+    if max_samples and len(dataset) > max_samples:
+        return dataset.shuffle(seed=seed).select(range(max_samples))
+    return dataset
+
+
+def report_rows(target: datasets.Dataset, domain: str) -> list[dict[str, Any]]:
+    """`compute_report` rows of a target, without scores (the row index serves as id when there is none)."""
+    n = len(target)
+    ids = list(target["id"]) if "id" in target.column_names else list(range(n))
+    types = list(target["spoof_type"]) if "spoof_type" in target.column_names else [None] * n
+    return [
+        {"id": str(i), "label": as_label(y), "attack_type": t, "domain": domain}
+        for i, y, t in zip(ids, list(target["label"]), types, strict=True)
+    ]
+
+
+def with_scores(rows: Sequence[Mapping[str, Any]], scores: Sequence[float]) -> list[dict[str, Any]]:
+    if len(rows) != len(scores):
+        raise RuntimeError(f"{len(scores)} scores for {len(rows)} samples")
+    return [{**row, "score": score} for row, score in zip(rows, scores, strict=True)]
+
+
+def flatten_metrics(results: Mapping[str, Mapping[str, Any]], prefix: str = "target") -> dict[str, float]:
+    """Scalars for a tracker: `{prefix}/{domain}/{fast|final}/{hter|auc}` from each report's "overall"
+    block, and `{prefix}/{domain}/final/forced_fraction`. A metric the report leaves null is left out."""
+    flat: dict[str, float] = {}
+    for domain, result in results.items():
+        for answer in ("fast", "final"):
+            if answer not in result:
+                continue
+            overall = result[answer]["overall"]
+            for metric in METRICS:
+                if overall.get(metric) is not None:
+                    flat[f"{prefix}/{domain}/{answer}/{metric}"] = float(overall[metric])
+        if "final_forced_fraction" in result:
+            flat[f"{prefix}/{domain}/final/forced_fraction"] = float(result["final_forced_fraction"])
+    return flat
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """`model` in eval mode, every submodule's own mode restored after (not a blanket train())."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return torch.device("cpu") if parameter is None else parameter.device
+
+
+def _rgb(image: Any) -> Image.Image:
+    """A dataset `image` value (decoded PIL image, or a path) as RGB."""
+    if isinstance(image, str | Path):
+        image = Image.open(image)
+    return image.convert("RGB")

@@ -1,0 +1,47 @@
+"""Target-domain evaluation during GRPO: every `eval.steps` optimizer steps, the policy's fast and final answers
+on the protocol's target domains (rft.eval.target), logged to the tracker and kept as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from rft.eval.target import flatten_metrics
+
+
+class TargetEvaluation(TrainerCallback):
+    """Runs `evaluate(trainer)` (a closure over the targets and settings) every `every` steps, logs the
+    flattened metrics (`target/<domain>/<fast|final>/<hter|auc>`) and writes `out_dir/eval_step_<N>.json`.
+    The trainer is attached after it is built (`attach`), since the callback is one of its arguments."""
+
+    def __init__(self, *, evaluate: Callable[[Any], dict], every: int | None, out_dir: Path) -> None:
+        self.evaluate = evaluate
+        self.every = every
+        self.out_dir = Path(out_dir)
+        self.trainer: Any = None
+
+    def attach(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        # The last step is evaluated by the launcher after training, with the exported policy.
+        if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            self.run(state.global_step)
+
+    def run(self, step: int) -> dict:
+        if self.trainer is None:
+            raise RuntimeError("TargetEvaluation.attach(trainer) was not called")
+        self.trainer._sync_weights()  # the episode source must sample the policy being evaluated
+        results = self.evaluate(self.trainer)
+        self.trainer.log(flatten_metrics(results))
+        if self.trainer.accelerator.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            target = self.out_dir / f"eval_step_{step:06d}.json"
+            temporary = target.with_suffix(".json.tmp")
+            temporary.write_text(json.dumps(results, indent=2))
+            temporary.replace(target)
+        return results

@@ -1,0 +1,199 @@
+"""Building a GRPO run from the project's config sections: the starting policy, TRL's arguments, the reward
+coefficients, the episode source, the training examples and the trainer (used by launch/grpo.py and the
+demo). Each function takes the flat values it needs, not the whole config."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import datasets
+import torch
+import trl
+from peft import LoraConfig
+from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
+
+from rft.config import GRPOConfig, RewardCoefficients, RolloutConfig
+from rft.trainers.checkpoints import AtomicCheckpoints, RunSetupError, TensorBoardIn, use_bf16
+from rft.trainers.grpo import EpisodeGRPOTrainer, EpisodeSource
+from rft.trainers.grpo_rewards import Coefficients, Method, default_coefficients
+from rft.trainers.rollout_records import RolloutRecorder
+
+# Paper 001 and 003 coefficient names, so a config naming the other paper's coefficient is refused.
+DT_GRPO_KEYS = ("beta_fast", "beta_rsn", "beta_tool", "tool_weights")
+RFT_FAS_KEYS = ("format_weight", "cls_weight", "res_weight", "max_length")
+
+
+class CheckpointedGRPOTrainer(AtomicCheckpoints, EpisodeGRPOTrainer):
+    """EpisodeGRPOTrainer with atomic checkpoints and exact full-weight resume (rft.trainers.checkpoints)."""
+
+
+def reward_coefficients(method: Method, coefficients: RewardCoefficients) -> Coefficients:
+    """The paper's coefficients with the config's non-null values in their place."""
+    given = {k: v for k, v in coefficients.model_dump().items() if v is not None}
+    allowed = {"dt_grpo": DT_GRPO_KEYS, "rft_fas": RFT_FAS_KEYS, "st_grpo": ()}[method]
+    foreign = sorted(set(given) - set(allowed))
+    if foreign:
+        raise RunSetupError(
+            f"grpo.coefficients.{foreign[0]} does not apply to method {method}; "
+            f"its coefficients are: {', '.join(allowed) or 'none (Eq. S15 has no coefficients)'}"
+        )
+    base = default_coefficients(method)
+    if base is None:
+        return None
+    try:
+        return dataclasses.replace(base, **given)
+    except ValueError as error:
+        raise RunSetupError(f"grpo.coefficients: {error}") from None
+
+
+def training_arguments(
+    grpo: GRPOConfig,
+    *,
+    output_dir: Path,
+    seed: int,
+    deepspeed: str | None = None,
+) -> trl.GRPOConfig:
+    """TRL's GRPOConfig from the project's `grpo` section (docs/TRAINING.md lists what each maps to)."""
+    report_to = "none" if grpo.report_to in ("tensorboard", "none") else grpo.report_to
+    return trl.GRPOConfig(
+        output_dir=str(output_dir),
+        seed=seed,
+        data_seed=seed,
+        num_generations=grpo.num_generations,
+        generation_batch_size=grpo.generation_batch_size,
+        per_device_train_batch_size=grpo.per_device_train_batch_size,
+        gradient_accumulation_steps=grpo.gradient_accumulation_steps,
+        learning_rate=grpo.learning_rate,
+        lr_scheduler_type=grpo.lr_scheduler_type,
+        warmup_steps=grpo.warmup_steps,
+        weight_decay=grpo.weight_decay,
+        optim="adamw_torch",  # paper 003: AdamW
+        beta=grpo.beta,
+        epsilon=grpo.epsilon,
+        loss_type=grpo.loss_type,
+        scale_rewards="group",  # A_i divides by the group's std (Eq. 9)
+        max_steps=grpo.max_steps,
+        max_completion_length=grpo.max_completion_length,
+        temperature=grpo.temperature,
+        top_p=grpo.top_p,
+        disable_dropout=True,  # pi_theta and pi_theta_old must be the same function of the weights
+        remove_unused_columns=False,  # the image and label columns feed the rollouts and rewards
+        save_strategy="steps",
+        save_steps=grpo.save_steps,
+        save_total_limit=grpo.save_total_limit,
+        logging_steps=grpo.logging_steps,
+        logging_first_step=True,
+        report_to=report_to,  # TensorBoard is a callback with a fixed folder (resumed runs continue it)
+        log_completions=False,  # the rollout records hold every completion, with its images
+        gradient_checkpointing=grpo.gradient_checkpointing,
+        bf16=use_bf16(grpo.precision),
+        use_cpu=not torch.cuda.is_available(),
+        deepspeed=deepspeed,
+    )
+
+
+def lora_config(*, rank: int, alpha: int) -> LoraConfig:
+    """LoRA on the language model's attention and MLP projections (the vision tower stays frozen)."""
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=0.0,  # dropout would make pi_theta and pi_theta_old differ on the same weights
+        target_modules=r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)",
+        task_type="CAUSAL_LM",
+    )
+
+
+def training_examples(source: datasets.Dataset) -> datasets.Dataset:
+    """The protocol's source split as GRPO prompts: `image` and `label` ('live'/'spoof') only."""
+    missing = {"image", "label"} - set(source.column_names)
+    if missing:
+        raise RunSetupError(f"the protocol's source split lacks column(s) {sorted(missing)}")
+    names = source.features["label"].names if hasattr(source.features["label"], "names") else None
+    keep = source.select_columns(["image", "label"])
+    if names is not None:
+        keep = keep.cast_column("label", datasets.Value("string")).map(
+            lambda row: {"label": names[int(row["label"])]}
+        )
+    return keep
+
+
+def check_rollout_settings(rollout: RolloutConfig) -> None:
+    """Refuse, before any data or model is loaded, a server-mode run without the weight-update token."""
+    if rollout.mode == "server" and not os.environ.get(rollout.token_env):
+        raise RunSetupError(
+            f"rollout.mode is server but ${rollout.token_env} is empty; export the token the rollout servers "
+            "were started with (--token), or set rollout.mode=inprocess"
+        )
+
+
+def episode_source(
+    rollout: RolloutConfig,
+    *,
+    model_dir: Path,
+    max_tool_calls: int,
+    image_size: int,
+    reward_service: str,
+    seed: int,
+) -> EpisodeSource:
+    """The rollout servers (server mode; waits until they are ready) or vLLM in this process. Build it on
+    the main process only."""
+    if rollout.mode == "inprocess":
+        from rollout_server.inprocess import InProcessRollouts
+
+        return InProcessRollouts(
+            model_dir,
+            reward_service=reward_service,
+            max_model_len=rollout.max_model_len,
+            max_tool_calls=max_tool_calls,
+            image_size=image_size,
+            seed=seed,
+            gpu_memory_utilization=rollout.gpu_memory_utilization,
+        )
+    from rollout_server.client import RolloutClient
+
+    check_rollout_settings(rollout)
+    client = RolloutClient(
+        rollout.urls,
+        token=os.environ[rollout.token_env],
+        timeout_s=rollout.request_timeout_s,
+        prompts_per_request=rollout.prompts_per_request,
+    )
+    client.wait_ready(timeout_s=rollout.request_timeout_s)
+    return client
+
+
+def build_grpo_trainer(
+    *,
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    train_dataset: datasets.Dataset,
+    grpo: GRPOConfig,
+    args: trl.GRPOConfig,
+    source: EpisodeSource | None,
+    reward_service: str,
+    seed: int,
+    tensorboard_dir: Path | None,
+    rollouts_dir: Path | None,
+    callbacks: list[TrainerCallback] | None = None,
+) -> CheckpointedGRPOTrainer:
+    """The trainer for `grpo.method`. `source` is None on every process but the main one."""
+    extra: list[TrainerCallback] = list(callbacks or [])
+    if tensorboard_dir is not None:
+        extra.append(TensorBoardIn(tensorboard_dir))
+    return CheckpointedGRPOTrainer(
+        model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        episode_source=source,
+        method=grpo.method,
+        reward_service=reward_service,
+        coefficients=reward_coefficients(grpo.method, grpo.coefficients),
+        max_tool_calls=grpo.max_tool_calls,
+        callbacks=extra,
+        peft_config=lora_config(rank=grpo.lora_rank, alpha=grpo.lora_alpha) if grpo.use_lora else None,
+        rollout_seed=seed,
+        recorder=RolloutRecorder(rollouts_dir) if rollouts_dir is not None else None,
+    )

@@ -77,7 +77,9 @@ def run(config: ExperimentConfig, resume: str | None = None, source: Any = None)
     )
 
     grpo, out = config.grpo, grpo_dir(config)
-    state = PartialState()
+    # cpu as TrainingArguments(use_cpu) below: without it, processes started by torchrun on a machine
+    # without CUDA each see a single-process state, and main_process_first() guards nothing.
+    state = PartialState(cpu=not torch.cuda.is_available())
     # Everything a config can get wrong is checked before data is generated or a model loaded.
     reward_coefficients(grpo.method, grpo.coefficients)
     resume_from = resume_checkpoint(resume, out / "checkpoints")

@@ -79,3 +79,18 @@ def tiny_model_dir(request: pytest.FixtureRequest, model_cache: Path) -> Path:
     from rft.models.tiny import ensure_tiny_model
 
     return ensure_tiny_model(model_cache, request.param, "tiny")
+
+
+@pytest.fixture(scope="session")
+def protocol_model_dir(model_cache: Path) -> Path:
+    """A tiny Qwen2.5-VL that has memorised one paper-003 trajectory (tests/rollout_server/protocol_model.py),
+    so that real sampling produces real multi-turn episodes; trained once per session."""
+    import sys
+
+    from rft.models.tiny import ensure_tiny_model
+
+    sys.path.insert(0, str(Path(__file__).parent / "rollout_server"))
+    from protocol_model import train_protocol_model
+
+    base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny")
+    return train_protocol_model(base, model_cache / "protocol-qwen2_5_vl")

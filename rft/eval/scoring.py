@@ -20,8 +20,11 @@ from tqdm import tqdm
 from rft.prompts import tar_fas
 
 # Paper 003's fast answer is "<CLS><reason></reason>" (Appendix B.2) with <CLS> one of the answer tokens of
-# the format declaration, "<Real>" / "<Spoof>" (Appendix B.1).
-FAST_ANSWER_CLASSES = (tar_fas.ANSWER_REAL, tar_fas.ANSWER_SPOOF)
+# the format declaration, "<Real>" / "<Spoof>" (Appendix B.1). The opening "<reason>" is scored with the
+# class: byte-level BPE merges "<Spoof>"'s closing ">" with the next "<" into one token ("><"), so "<Spoof>"
+# tokenised alone would end in a ">" the model never writes there, and that token's improbability would
+# decide (in a trained model, invert) the comparison.
+FAST_ANSWER_CLASSES = (tar_fas.ANSWER_REAL + "<reason>", tar_fas.ANSWER_SPOOF + "<reason>")
 
 
 def fast_answer_messages(system_prompt: str = tar_fas.SYSTEM_PROMPT) -> list[dict]:

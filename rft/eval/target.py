@@ -52,13 +52,25 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ANSWER_OPEN = "<answer>"
-# Paper 003's final answer "<answer>(<Spoof>/<Real>)</answer>" (Appendix B.1): the fast answer's tokens.
-TAR_FAS_FINAL_CLASSES = FAST_ANSWER_CLASSES
+# Each class is scored by its whole answer text, closing tag included, tokenised together with the text the
+# model wrote before it: byte-level BPE merges a tag's ">" with the next "<" ("><", "></"), so a class text
+# tokenised apart ("<Spoof>") ends in a token the model never writes there, whose improbability would
+# dominate (and, in a trained model, invert) the comparison.
+# Paper 003's final answer "<answer>(<Spoof>/<Real>)</answer>" (Appendix B.1).
+TAR_FAS_FINAL_CLASSES = ("<Real></answer>", "<Spoof></answer>")
 # Paper 001's "<answer>real|fake</answer>" (rft.parsing.rft_fas: real = live, fake = spoof).
-RFT_FAS_FINAL_CLASSES = ("real", "fake")
+RFT_FAS_FINAL_CLASSES = ("real</answer>", "fake</answer>")
 METRICS = ("hter", "auc")
 
-Prefix = tuple[list[int], list[Image.Image]]
+
+@dataclass(frozen=True)
+class FinalPrefix:
+    """Where an episode's final class is written: the compact ids before its last model turn, the text of
+    that turn up to and including its last `<answer>` tag, and every image of the episode."""
+
+    ids: list[int]
+    text: str
+    images: list[Image.Image]
 
 
 # ------------------------------------------------------------------------------- the final answer
@@ -75,31 +87,40 @@ def last_model_turn_start(mask: Sequence[int]) -> int:
     return start
 
 
-def final_answer_prefix(
-    episode: Episode, tokenizer: ConversationTokenizer, answer_open: str = ANSWER_OPEN
-) -> tuple[list[int], bool]:
-    """The compact ids up to where the model writes its final class, and whether the answer was forced.
+def final_answer_prefix(episode: Episode, answer_open: str = ANSWER_OPEN) -> tuple[FinalPrefix, bool]:
+    """Where the episode's final class is written, and whether the answer was forced.
 
-    The prefix is the episode's ids before its last model turn (the last run of mask 1), then that turn's
-    text (`episode.turns[-1]`) up to its last `answer_open`, then `answer_open`. The text before the tag and
-    the tag are tokenised apart, so the prefix always ends with `encode(answer_open)` and the class ids
-    appended after it are scored the same way in every episode (tokenised together, a byte-level BPE can
-    merge the tag's "<" with the ">" before it). The model's own class token is never part of the prefix.
+    The prefix is the episode's ids before its last model turn (the last run of mask 1) and that turn's text
+    (`episode.turns[-1]`) up to and including its last `answer_open`. The model's own class is never part
+    of it.
 
     Forced answer: when the last turn holds no `answer_open` (a malformed turn, a tool call past the limit,
-    a turn cut by max_tokens before the tag, a full context), the episode gave no final class. Its final answer is then
-    forced: the prefix is the ids before the last model turn followed by `answer_open`, i.e. the model is
-    asked to answer in place of the turn it wrote, and `forced` is True. Such episodes are still scored (a
-    sample is never dropped, so every target keeps all its samples) and `evaluate_targets` reports their
-    fraction.
+    a turn cut by max_tokens before the tag, a full context), the episode gave no final class. Its final
+    answer is then forced: the text is `answer_open` alone, written in place of the turn the model wrote,
+    and `forced` is True. Such episodes are still scored (a sample is never dropped, so every target keeps
+    all its samples) and `evaluate_targets` reports their fraction.
     """
     start = last_model_turn_start(episode.mask)
     before = list(episode.token_ids[:start])
     text = episode.turns[-1] if episode.turns else ""
     cut = text.rfind(answer_open)
     if cut < 0:
-        return [*before, *tokenizer.encode(answer_open)], True
-    return [*before, *tokenizer.encode(text[:cut]), *tokenizer.encode(answer_open)], False
+        return FinalPrefix(before, answer_open, list(episode.images)), True
+    return FinalPrefix(before, text[: cut + len(answer_open)], list(episode.images)), False
+
+
+def class_continuations(
+    tokenizer: ConversationTokenizer, prefix: FinalPrefix, classes: tuple[str, str]
+) -> tuple[list[int], list[list[int]]]:
+    """The ids the two answers share, and each answer's remaining ids: `prefix.text + class` is tokenised
+    whole for each class (as the model would have written it) and split where the two differ."""
+    full = [tokenizer.encode(prefix.text + text) for text in classes]
+    shared = 0
+    while shared < min(map(len, full)) and full[0][shared] == full[1][shared]:
+        shared += 1
+    if any(len(ids) == shared for ids in full):
+        raise ValueError(f"the answer texts {classes} do not differ after {prefix.text!r}")
+    return [*prefix.ids, *full[0][:shared]], [ids[shared:] for ids in full]
 
 
 def continuation_logprob(
@@ -127,25 +148,28 @@ def continuation_logprob(
 def answer_probabilities(
     model: torch.nn.Module,
     tokenizer: ConversationTokenizer,
-    prefixes: Sequence[Prefix],
+    prefixes: Sequence[FinalPrefix],
     classes: tuple[str, str] = TAR_FAS_FINAL_CLASSES,
     *,
     device: torch.device | None = None,
     progress: bool = False,
 ) -> list[float]:
-    """P(spoof) after each (compact ids, images) prefix: paper 003 Sec. 4.1's "logits of the classification
-    token", generalised to class texts of several tokens as in `rft.eval.scoring`.
+    """P(spoof) after each prefix: paper 003 Sec. 4.1's "logits of the classification token", generalised
+    to class texts of several tokens as in `rft.eval.scoring`.
 
-    `classes` is (live text, spoof text). Each class text's ids are appended to the prefix and scored by one
-    forward with every image of the episode expanded (model in eval mode, no gradient); P(spoof) is the
-    sigmoid of logp(spoof) - logp(live). The number of forwards is always 2 * len(prefixes), whatever the
-    prefixes hold, as DeepSpeed ZeRO-3 needs of every rank.
+    `classes` is (live text, spoof text). Each answer's ids after the shared ones (`class_continuations`)
+    are scored by one forward with every image of the episode expanded (model in eval mode, no gradient);
+    P(spoof) is the sigmoid of logp(spoof) - logp(live). The number of forwards is always
+    2 * len(prefixes), whatever the prefixes hold, as DeepSpeed ZeRO-3 needs of every rank.
     """
-    class_ids = [tokenizer.encode(text) for text in classes]
     scores: list[float] = []
     with _evaluating(model), torch.no_grad():
-        for ids, images in tqdm(prefixes, desc="final answer", unit="episode", disable=not progress):
-            live, spoof = (continuation_logprob(model, tokenizer, ids, images, c, device) for c in class_ids)
+        for prefix in tqdm(prefixes, desc="final answer", unit="episode", disable=not progress):
+            shared, continuations = class_continuations(tokenizer, prefix, classes)
+            live, spoof = (
+                continuation_logprob(model, tokenizer, shared, prefix.images, ids, device)
+                for ids in continuations
+            )
             scores.append(torch.sigmoid(torch.tensor(spoof - live, dtype=torch.float64)).item())
     return scores
 
@@ -260,17 +284,10 @@ def _check_counts(counts: list[int], n_images: int) -> None:
         raise RuntimeError(f"asked one greedy episode for each of {n_images} images, got {counts}")
 
 
-def final_prefixes(
-    episodes: Sequence[Episode], tokenizer: ConversationTokenizer
-) -> tuple[list[Prefix], list[bool]]:
+def final_prefixes(episodes: Sequence[Episode]) -> tuple[list[FinalPrefix], list[bool]]:
     """Each episode's final-answer prefix with all its images, and whether its answer was forced."""
-    prefixes: list[Prefix] = []
-    forced: list[bool] = []
-    for episode in episodes:
-        ids, was_forced = final_answer_prefix(episode, tokenizer)
-        prefixes.append((ids, list(episode.images)))
-        forced.append(was_forced)
-    return prefixes, forced
+    pairs = [final_answer_prefix(episode) for episode in episodes]
+    return [prefix for prefix, _ in pairs], [forced for _, forced in pairs]
 
 
 # ------------------------------------------------------------------------------------ processes
@@ -459,16 +476,16 @@ class _TargetScorer:
         """Final-answer scores, which answers were forced, and the sampling weights version. The episode
         source runs on the main process only."""
 
-        def sample() -> tuple[list[Prefix], list[bool], int]:
+        def sample() -> tuple[list[FinalPrefix], list[bool], int]:
             episodes, version = greedy_episodes(
                 source, self.method, self.tokenizer, images, max_completion_length=self.max_completion_length
             )
-            return (*final_prefixes(episodes, self.tokenizer), version)
+            return (*final_prefixes(episodes), version)
 
         prefixes, forced, version = self.processes.from_main(sample)
         return self.processes.map_sharded(self._final_share, prefixes), forced, version
 
-    def _final_share(self, prefixes: list[Prefix]) -> list[float]:
+    def _final_share(self, prefixes: list[FinalPrefix]) -> list[float]:
         classes = RFT_FAS_FINAL_CLASSES if self.method == "rft_fas" else TAR_FAS_FINAL_CLASSES
         return answer_probabilities(
             self.module, self.tokenizer, prefixes, classes, device=self.device, progress=self.progress

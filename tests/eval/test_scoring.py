@@ -34,5 +34,5 @@ def test_spoof_probability_matches_manual_two_class_softmax(tiny_model_dir):
         positions = range(len(ids) - n, len(ids))
         return sum(torch.log_softmax(logits[p - 1], -1)[ids[p]].item() for p in positions)
 
-    expected = 1 / (1 + np.exp(sequence_logprob("<Real>") - sequence_logprob("<Spoof>")))
+    expected = 1 / (1 + np.exp(sequence_logprob("<Real><reason>") - sequence_logprob("<Spoof><reason>")))
     assert scores[0] == pytest.approx(expected, abs=1e-4)

@@ -22,9 +22,12 @@ from datasets import Dataset
 from PIL import Image
 from torch.utils.hooks import RemovableHandle
 
+from rft.eval.scoring import FAST_ANSWER_CLASSES
 from rft.eval.target import (
     RFT_FAS_FINAL_CLASSES,
+    TAR_FAS_FINAL_CLASSES,
     answer_probabilities,
+    class_continuations,
     episode_fast_answer_messages,
     equal_shard,
     evaluate_targets,
@@ -229,29 +232,40 @@ def test_the_prefix_stops_right_after_the_last_answer_tag(policy, answer_turn: s
     episode = scripted_episode(tokenizer, face(1), turns)
     start = last_model_turn_start(episode.mask)
     assert episode.mask[start - 1] == 0 and all(episode.mask[start:])
-    prefix, forced = final_answer_prefix(episode, tokenizer)
+    prefix, forced = final_answer_prefix(episode)
     assert not forced
-    before_tag = answer_turn[: answer_turn.rindex("<answer>")]
-    assert prefix == episode.token_ids[:start] + tokenizer.encode(before_tag) + tokenizer.encode("<answer>")
-    assert prefix[-len(tokenizer.encode("<answer>")) :] == tokenizer.encode("<answer>")
-    last_turn = tokenizer.decode(prefix[start:])
-    assert last_turn == before_tag + "<answer>"
-    assert "<Spoof>" not in last_turn and "<Real>" not in last_turn  # the model's class is never in it
+    assert prefix.ids == episode.token_ids[:start]
+    assert prefix.text == answer_turn[: answer_turn.rindex("<answer>")] + "<answer>"
+    assert "<Spoof>" not in prefix.text and "<Real>" not in prefix.text  # the model's class is never in it
+    assert len(prefix.images) == 2
+
+
+def test_each_class_is_scored_as_the_model_would_write_it(policy) -> None:
+    """The two answers are tokenised whole (the tag's ">" merges with the next "<" in byte-level BPE) and
+    split where they differ: scoring "<Spoof>" tokenised alone ends in a ">" the model never writes there,
+    which decided (and inverted) the scores of trained models."""
+    _, _, tokenizer = policy
+    episode = scripted_episode(tokenizer, face(1), ONE_TOOL)
+    prefix, _ = final_answer_prefix(episode)
+    shared, (live, spoof) = class_continuations(tokenizer, prefix, TAR_FAS_FINAL_CLASSES)
+    assert shared + spoof == prefix.ids + tokenizer.encode(prefix.text + "<Spoof></answer>")
+    assert shared + live == prefix.ids + tokenizer.encode(prefix.text + "<Real></answer>")
+    assert live[0] != spoof[0]  # the continuations start where the answers differ
+    assert tokenizer.encode("<answer><Spoof>") != tokenizer.encode("<answer>") + tokenizer.encode("<Spoof>")
 
 
 @pytest.mark.parametrize(("turns", "stop"), [(MALFORMED, "malformed"), (TOOL_LIMIT, "tool_limit")])
 def test_an_episode_without_an_answer_is_forced_to_answer(policy, turns: list, stop: str) -> None:
     _, _, tokenizer = policy
     episode = scripted_episode(tokenizer, face(2), turns, stop)
-    prefix, forced = final_answer_prefix(episode, tokenizer)
+    prefix, forced = final_answer_prefix(episode)
     assert forced
     start = last_model_turn_start(episode.mask)
-    assert prefix == episode.token_ids[:start] + tokenizer.encode("<answer>")
+    assert (prefix.ids, prefix.text) == (episode.token_ids[:start], "<answer>")
     # A turn cut by max_tokens right after the tag is not forced: the model opened its answer.
     episode.turns[-1] = "<think>periodic peaks</think><answer>"
-    tag = tokenizer.encode("<answer>")
-    expected = episode.token_ids[:start] + tokenizer.encode("<think>periodic peaks</think>") + tag
-    assert final_answer_prefix(episode, tokenizer) == (expected, False)
+    prefix, forced = final_answer_prefix(episode)
+    assert not forced and prefix.text == "<think>periodic peaks</think><answer>"
 
 
 def test_a_paper_001_sample_is_scored_after_its_answer_tag(policy) -> None:
@@ -261,10 +275,10 @@ def test_a_paper_001_sample_is_scored_after_its_answer_tag(policy) -> None:
     ids = [*tokenizer.encode(ANSWERED_001), tokenizer.end_of_turn_id]
     completion = CompletionOut(token_ids=ids, logprobs=[0.0] * len(ids), finish_reason="stop", text="")
     episode = single_turn_episode(prompt, completion, face(3), messages, tokenizer)
-    prefix, forced = final_answer_prefix(episode, tokenizer)
+    prefix, forced = final_answer_prefix(episode)
     assert not forced
-    assert prefix[: len(prompt)] == prompt
-    assert tokenizer.decode(prefix[len(prompt) :]) == "<thinking>flat print texture</thinking><answer>"
+    assert prefix.ids == prompt
+    assert prefix.text == "<thinking>flat print texture</thinking><answer>"
 
 
 # -- the probability --------------------------------------------------------------------------------------
@@ -275,31 +289,36 @@ def test_answer_probability_is_one_full_forward_with_every_image(policy_of, arch
     model, _, tokenizer = policy_of(arch)
     episode = scripted_episode(tokenizer, face(4), ONE_TOOL)
     assert len(episode.images) == 2  # the dataset face and the FFT tool's output
-    prefix, _ = final_answer_prefix(episode, tokenizer)
+    prefix, _ = final_answer_prefix(episode)
     forwards, hook = count_forwards(model)
     try:
-        (score,) = answer_probabilities(model, tokenizer, [(prefix, episode.images)])
+        (score,) = answer_probabilities(model, tokenizer, [prefix])
     finally:
         hook.remove()
     assert forwards[0] == 2  # one per class, whatever the episode holds
 
-    def class_logprob(text: str) -> float:
-        answer = tokenizer.encode(text)
-        expanded = tokenizer.expand_images(prefix + answer, episode.images)
+    def answer_logprob(text: str, other: str) -> float:
+        """log p of `text`'s tokens from where they part from `other`'s, by one full forward."""
+        ids = prefix.ids + tokenizer.encode(prefix.text + text)
+        other_ids = prefix.ids + tokenizer.encode(prefix.text + other)
+        split = next(i for i, (a, b) in enumerate(zip(ids, other_ids, strict=False)) if a != b)
+        expanded = tokenizer.expand_images(ids, episode.images)
         per_image = expanded.image_inputs.get("image_grid_thw", expanded.image_inputs["pixel_values"])
         assert per_image.shape[0] == 2  # Qwen2.5-VL's grids, InternVL's 56x56 tiles: one per image
         with torch.no_grad():
             logits = model(**expanded.model_inputs()).logits[0].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         n = len(expanded.input_ids)
-        positions = range(n - len(answer), n)
+        positions = range(n - (len(ids) - split), n)
         return sum(logprobs[p - 1, expanded.input_ids[p]].item() for p in positions)
 
-    expected = 1 / (1 + np.exp(class_logprob("<Real>") - class_logprob("<Spoof>")))
+    live, spoof = TAR_FAS_FINAL_CLASSES
+    expected = 1 / (1 + np.exp(answer_logprob(live, spoof) - answer_logprob(spoof, live)))
     assert score == pytest.approx(expected, abs=1e-5)
-    (score_001,) = answer_probabilities(model, tokenizer, [(prefix, episode.images)], RFT_FAS_FINAL_CLASSES)
+    (score_001,) = answer_probabilities(model, tokenizer, [prefix], RFT_FAS_FINAL_CLASSES)
+    live, spoof = RFT_FAS_FINAL_CLASSES
     assert score_001 == pytest.approx(
-        1 / (1 + np.exp(class_logprob("real") - class_logprob("fake"))), abs=1e-5
+        1 / (1 + np.exp(answer_logprob(live, spoof) - answer_logprob(spoof, live))), abs=1e-5
     )
 
 
@@ -524,3 +543,26 @@ def test_two_processes_under_deepspeed_zero3_match_one(qwen_dir: Path, tmp_path:
     for answer in ("fast", "final"):
         for key in ("auc", "hter", "eer_threshold"):
             assert zero3[answer]["overall"][key] == pytest.approx(single[answer]["overall"][key], abs=1e-5)
+
+
+def test_a_model_that_answers_spoof_is_scored_spoof(protocol_model_dir: Path) -> None:
+    """The protocol model has learnt to answer "<Spoof><reason>..." first and "<answer><Spoof></answer>"
+    last, so both of its answers must score P(spoof) near 1. Scoring class texts tokenised apart from the
+    text around them gave such a trained model scores below 0.5 (the regression this guards)."""
+    torch.set_num_threads(1)
+    model, processor = load_policy(protocol_model_dir)
+    tokenizer = ConversationTokenizer(processor, "qwen2_5_vl")
+    images = [protocol_image(seed) for seed in range(2)]
+    assert min(fast_answer_scores(model, tokenizer, images)) > 0.9
+    episodes = [scripted_episode(tokenizer, image, ONE_TOOL) for image in images]
+    prefixes = [final_answer_prefix(episode)[0] for episode in episodes]
+    assert min(answer_probabilities(model, tokenizer, prefixes)) > 0.9
+
+
+def test_the_scored_fast_answer_tokens_are_those_the_model_writes(policy) -> None:
+    """Each class text is scored as the head of a fast answer written whole: its ids must begin the ids of a
+    complete fast answer ("<Spoof><reason>...", where byte-level BPE merges "><")."""
+    _, _, tokenizer = policy
+    for cls, written in zip(FAST_ANSWER_CLASSES, ("<Real><reason>a live face</reason>", FAST), strict=True):
+        scored = tokenizer.encode(cls)
+        assert tokenizer.encode(written)[: len(scored)] == scored

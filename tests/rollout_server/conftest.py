@@ -1,4 +1,4 @@
-"""A protocol-following tiny model and a rollout worker serving it (one per test session)."""
+"""A rollout worker serving the protocol-following tiny model (tests/conftest.py), one per test session."""
 
 from __future__ import annotations
 
@@ -13,19 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).parent))
-from protocol_model import train_protocol_model
-
 TOKEN = "test-token"
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def protocol_model_dir(model_cache: Path) -> Path:
-    from rft.models.tiny import ensure_tiny_model
-
-    base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny")
-    return train_protocol_model(base, model_cache / "protocol-qwen2_5_vl")
 
 
 def free_port() -> int:

@@ -210,6 +210,9 @@ class SFTConfig(Section):
     per_device_train_batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_steps: int | None = Field(4000, ge=1, description="Optimizer steps; null trains num_train_epochs.")
+    stage2_max_steps: int | None = Field(
+        None, ge=1, description="Stage 2's optimizer steps when they differ from max_steps (null: max_steps)."
+    )
     num_train_epochs: float = Field(1.0, gt=0, description="Used only when max_steps is null.")
     save_steps: int = Field(500, ge=1, description="Write a resumable checkpoint every N optimizer steps.")
     save_total_limit: int | None = Field(3, ge=1, description="Checkpoints kept; null keeps all.")

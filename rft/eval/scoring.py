@@ -51,9 +51,10 @@ def _continuation_logprobs(
     k = len(cont_ids)
     if ids[0, -k:].tolist() != cont_ids:
         raise ValueError(f"answer text {continuation!r} does not tokenize on its own after the prompt")
-    # Left padding keeps the continuation at the end of every row.
+    device = next(model.parameters()).device
+    # Left padding keeps the continuation at the end of every row; only its logits are computed.
     with torch.no_grad():
-        logits = model(**inputs).logits[:, -k - 1 : -1, :].float()
+        logits = model(**inputs.to(device), logits_to_keep=k + 1).logits[:, :-1, :].float().cpu()
     logprobs = torch.log_softmax(logits, dim=-1)
     return logprobs.gather(-1, ids[:, -k:].unsqueeze(-1)).squeeze(-1).sum(-1)
 

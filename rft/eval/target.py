@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar, get_args
 
 import datasets
@@ -199,23 +198,21 @@ def fast_answer_scores(
     images: Sequence[Image.Image],
     *,
     batch_size: int = 16,
-    device: torch.device | None = None,
     progress: bool = False,
 ) -> list[float]:
     """P(spoof) of the fast answer (paper 003's first turn, classes "<Real>" / "<Spoof>") for each image,
     by `rft.eval.scoring.spoof_probabilities` (paper 003 Sec. 4.1, "logits of the classification token").
 
-    The prompt is the episode's first turn (`episode_fast_answer_messages`). `spoof_probabilities` builds its
-    inputs on the CPU, so the model is called through `InputsToDevice`; the tokenizer's padding side, which
-    it sets to left, is restored after. The number of forwards is 2 * ceil(len(images) / batch_size).
+    The prompt is the episode's first turn (`episode_fast_answer_messages`); the inputs go to the device of
+    the model's parameters. The tokenizer's padding side, which `spoof_probabilities` sets to left, is
+    restored after. The number of forwards is 2 * ceil(len(images) / batch_size).
     """
-    device = device or _device(model)
     hf_tokenizer = tokenizer.processor.tokenizer
     padding_side = hf_tokenizer.padding_side
     try:
         with _evaluating(model):
             return spoof_probabilities(
-                InputsToDevice(model, device),
+                model,
                 tokenizer.processor,
                 list(images),
                 messages=episode_fast_answer_messages(tokenizer),
@@ -225,29 +222,6 @@ def fast_answer_scores(
             )
     finally:
         hf_tokenizer.padding_side = padding_side
-
-
-class InputsToDevice(torch.nn.Module):
-    """`model` called with its tensor inputs moved to `device`, its logits handed back lazily: indexing the
-    logits returns that slice on the CPU (never the whole sequence x vocabulary), which is how
-    `rft.eval.scoring` reads them next to its CPU ids."""
-
-    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
-        super().__init__()
-        self.model = model
-        self.device = device
-
-    def forward(self, **inputs: Any) -> SimpleNamespace:
-        moved = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-        return SimpleNamespace(logits=_CpuSlices(self.model(**moved).logits))
-
-
-class _CpuSlices:
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
-
-    def __getitem__(self, index: Any) -> torch.Tensor:
-        return self.tensor[index].cpu()
 
 
 # --------------------------------------------------------------------------------------- episodes
@@ -468,7 +442,6 @@ class _TargetScorer:
             self.tokenizer,
             images,
             batch_size=self.batch_size,
-            device=self.device,
             progress=self.progress,
         )
 

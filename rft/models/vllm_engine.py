@@ -2,7 +2,10 @@
 
 On a CPU host (no CUDA), `gpu_memory_utilization` is the share of CPU memory given to the KV cache and the
 default (0.92 of a NUMA node) fails to start on small machines, so a small share is used; CUDA graphs do not
-exist, so the engine runs eagerly. On GPU hosts the ordinary vLLM defaults apply.
+exist, so the engine runs eagerly; and chunked prefill is off, because a seeded request whose prompt is
+split over steps makes the CPU worker rewind its torch.Generator, which CPU generators refuse ("CPU Generator
+does not use offset"), killing the engine; without chunking every prompt fits one step. On GPU hosts the
+ordinary vLLM defaults apply.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def engine_kwargs(
         "gpu_memory_utilization": gpu_memory_utilization or (CPU_KV_CACHE_SHARE if cpu else 0.9),
         "enforce_eager": cpu,
     }
+    if cpu:
+        kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 4096))
     if enable_lora:
         kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank)
     return kwargs

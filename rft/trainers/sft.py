@@ -133,7 +133,7 @@ def training_arguments(sft: SFTConfig, *, output_dir: Path, seed: int) -> trl.SF
         warmup_steps=sft.warmup_steps,
         per_device_train_batch_size=sft.per_device_train_batch_size,
         gradient_accumulation_steps=sft.gradient_accumulation_steps,
-        max_steps=sft.max_steps if sft.max_steps is not None else -1,
+        max_steps=stage_max_steps(sft),
         num_train_epochs=sft.num_train_epochs,
         save_strategy="steps",
         save_steps=sft.save_steps,
@@ -151,6 +151,13 @@ def training_arguments(sft: SFTConfig, *, output_dir: Path, seed: int) -> trl.SF
         max_length=None,
         dataset_kwargs={"skip_prepare_dataset": True},
     )
+
+
+def stage_max_steps(sft: SFTConfig) -> int:
+    """The stage's optimizer steps (-1: train `num_train_epochs`)."""
+    if sft.stage == 2 and sft.stage2_max_steps is not None:
+        return sft.stage2_max_steps
+    return sft.max_steps if sft.max_steps is not None else -1
 
 
 def lora_config(sft: SFTConfig) -> LoraConfig:

@@ -111,9 +111,10 @@ def rollout_url(protocol_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         helpers.stop_server(proc)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def reward_service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real reward service (`python -m reward_service`: local Ray, Ray Serve on loopback)."""
+    """A real reward service (`python -m reward_service`: local Ray, Ray Serve on loopback); one test uses
+    it, so it stops when that test ends instead of idling through the others."""
     port = helpers.free_port()
     log = tmp_path_factory.mktemp("reward_service") / "service.log"
     argv = [sys.executable, "-m", "reward_service", "--port", str(port), "--replicas", "1", "--num-cpus", "2"]
@@ -294,6 +295,8 @@ def test_killed_run_resumes_the_uninterrupted_losses(
     for step in (3, 4):
         for key in REPRODUCED:
             assert resumed[step][key] == pytest.approx(straight[step][key], abs=1e-5), (step, key)
+        # abs=1e-5 alone would accept any loss of this size: the loss must also agree relatively.
+        assert resumed[step]["loss"] == pytest.approx(straight[step]["loss"], rel=1e-3), step
 
     # The same seeded rollouts: every episode's turns, tool calls, rewards and advantage, and its images.
     for step in (3, 4):
@@ -369,7 +372,8 @@ def test_two_gloo_processes_share_one_rollout_server_and_one_reward_service(
     # Two ranks trained: the checkpoint holds each one's RNG state.
     checkpoint = out / "checkpoints" / "checkpoint-1"
     assert (checkpoint / "rng_state_0.pth").is_file() and (checkpoint / "rng_state_1.pth").is_file()
-    assert tail(log, 10**9).count("synth:   0%") == 1, "both processes generated the synthetic benchmark"
+    generated = log.read_text(errors="replace").count("synth:   0%")  # the generator's progress bar
+    assert generated == 1, f"the synthetic benchmark was generated {generated} times (once per process?)"
     steps = step_logs(out)
     assert sorted(steps) == [1]
     step = steps[1]

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+# The tests of this folder import its helpers (`from conftest import TOKEN`, `protocol_model`).
+sys.path.insert(0, str(Path(__file__).parent))
+
 TOKEN = "test-token"
 REPO = Path(__file__).resolve().parents[2]
 

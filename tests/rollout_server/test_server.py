@@ -204,3 +204,17 @@ def test_metrics_count_tokens_turns_and_tool_latency(rollout_url: str, episodes)
     assert values["rollout_episode_turns_count"] >= 6
     assert values["rollout_tool_call_seconds_count"] >= 1
     assert "rollout_queue_depth" in values
+
+
+def test_seeded_episodes_are_reproducible(client: RolloutClient) -> None:
+    """A seeded request samples the same episodes again (what makes a resumed GRPO run repeat its rollouts),
+    and different episodes of one request still differ. Eight images at once make the engine batch many
+    ~1,100-token prompts; with chunked prefill on, a seeded prompt split over steps killed vLLM's CPU worker
+    ("CPU Generator does not use offset")."""
+    images = [protocol_image(40 + i) for i in range(8)]
+    sampling = Sampling(max_tokens=48, temperature=1.0, seed=1234)
+    first, _ = client.episodes(images, n=3, sampling=sampling)
+    again, _ = client.episodes(images, n=3, sampling=sampling)
+    tokens = [[e.token_ids for e in group] for group in first]
+    assert tokens == [[e.token_ids for e in group] for group in again]
+    assert any(len({tuple(ids) for ids in group}) > 1 for group in tokens)

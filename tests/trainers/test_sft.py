@@ -443,3 +443,16 @@ def test_over_long_conversation_is_refused_not_truncated(model_cache):
     collator = MultiTurnSFTCollator(processor, ALPHA, max_length=64)
     with pytest.raises(SFTDataError, match=r"'tt0' renders to \d+ tokens, more than sft.max_length \(64\)"):
         collator(rows_of([tool_trajectory(0)]))
+
+
+def test_stage_two_may_train_its_own_number_of_steps(tmp_path):
+    from rft.config import SFTConfig
+    from rft.trainers.sft import training_arguments
+
+    def steps(**fields) -> int:
+        return training_arguments(SFTConfig(**fields), output_dir=tmp_path, seed=0).max_steps
+
+    assert steps(stage=1, max_steps=100, stage2_max_steps=30) == 100
+    assert steps(stage=2, max_steps=100, stage2_max_steps=30) == 30
+    assert steps(stage=2, max_steps=100) == 100
+    assert steps(stage=1, max_steps=None) == -1  # num_train_epochs decides

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,24 +27,52 @@ def toy_overrides(tmp_path: Path) -> list[str]:
         f"run.output_dir={tmp_path / 'runs'}",
         f"data.cache_dir={tmp_path / 'data'}",
         f"model.cache_dir={tmp_path / 'models'}",
+        "data.image_size=56",
         "data.synthetic.n_per_domain=40",
-        "eval.max_samples=16",
+        "sft.max_steps=2",
+        "sft.stage2_max_steps=2",
+        "sft.per_device_train_batch_size=2",
+        "grpo.max_steps=1",
+        "grpo.num_generations=2",
+        "grpo.generation_batch_size=4",
+        "grpo.per_device_train_batch_size=4",
+        "grpo.gradient_accumulation_steps=1",
+        "grpo.max_completion_length=48",
+        "eval.max_samples=8",
         "eval.batch_size=8",
     ]
 
 
-@pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert demo_module().main(["--config", "demo_cpu", *toy_overrides(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "[base model] target street: HTER" in out and "AUC" in out
+@pytest.mark.slow  # every stage for real at toy size: vLLM in-process, two SFT stages, one GRPO step
+def test_demo_runs_every_stage_end_to_end(tmp_path):
+    command = [
+        sys.executable,
+        str(ROOT / "launch" / "demo.py"),
+        "--config",
+        "demo_cpu",
+        *toy_overrides(tmp_path),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for stage in ("base model", "after SFT", "after GRPO"):
+        for answer in ("fast", "final"):
+            assert f"[{stage}] target street ({answer} answer): HTER" in done.stdout
     run_dir = tmp_path / "runs" / "demo_cpu"
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["data"]["synthetic"]["n_per_domain"] == 40
-    reports = json.loads((run_dir / "metrics_base.json").read_text())
-    assert list(reports) == ["street", "studio_in_domain"]
-    for report in reports.values():
-        assert 0.0 <= report["overall"]["hter"] <= 1.0 and 0.0 <= report["overall"]["auc"] <= 1.0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics) == ["base model", "after SFT", "after GRPO"]
+    for stage in metrics.values():
+        assert list(stage) == ["street", "studio_in_domain"]
+        for report in stage.values():
+            for answer in ("fast", "final"):
+                overall = report[answer]["overall"]
+                assert 0.0 <= overall["hter"] <= 1.0 and 0.0 <= overall["auc"] <= 1.0
+    for stage in ("sft_stage1", "sft_stage2", "grpo"):
+        assert (run_dir / stage / "model" / "config.json").is_file()
+    records = (run_dir / "grpo" / "rollouts" / "step_000001.jsonl").read_text().splitlines()
+    assert len(records) == 4 and all(json.loads(line)["images"] for line in records)
 
 
 @pytest.mark.parametrize(

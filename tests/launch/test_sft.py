@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rft.data.conversations import conversations_to_dataset
 from rft.models.loading import load_policy
 from rft.prompts import episodes
+from rft.trainers.sft_data import load_sft_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,6 +140,7 @@ def test_stage_one_resume_and_stage_two_write_loadable_models(tmp_path, model_ca
         (["sft.alpha=1.5"], "sft.alpha"),
         (["--resume"], "no complete checkpoint"),
         (["--resume-from", "{missing}"], "is not a checkpoint folder"),
+        (["--stage", "2", "sft.data_dir={stage2}"], "launch/sft.py --config <config> --stage 1"),
     ],
 )
 def test_bad_input_fails_in_one_line_before_any_model_loads(tmp_path, data_dirs, capsys, arguments, named):
@@ -195,3 +197,11 @@ def test_two_process_deepspeed_zero2_trains_resumes_and_exports(tmp_path, model_
     assert sorted(step_losses(stage2)) == [1, 2, 3]
     assert (stage2 / "checkpoints" / "checkpoint-3" / "latest").is_file()  # DeepSpeed's own checkpoint
     load_policy(stage2 / "model")
+
+
+def test_an_annotation_folder_serves_both_stages(tmp_path, data_dirs):
+    root = tmp_path / "annotated"  # the layout `rft annotate --out` writes
+    shutil.copytree(data_dirs["stage1"], root / "knowledge_transfer")
+    shutil.copytree(data_dirs["stage2"], root / "tool_trajectory")
+    assert set(load_sft_dataset(root, 1)["kind"]) == {"knowledge_transfer"}
+    assert set(load_sft_dataset(root, 2)["kind"]) == {"tool_trajectory"}

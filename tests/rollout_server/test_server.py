@@ -208,9 +208,8 @@ def test_metrics_count_tokens_turns_and_tool_latency(rollout_url: str, episodes)
 
 def test_seeded_episodes_are_reproducible(client: RolloutClient) -> None:
     """A seeded request samples the same episodes again (what makes a resumed GRPO run repeat its rollouts),
-    and different episodes of one request still differ. Eight images at once make the engine batch many
-    ~1,100-token prompts; with chunked prefill on, a seeded prompt split over steps killed vLLM's CPU worker
-    ("CPU Generator does not use offset")."""
+    and different episodes of one request still differ (the server offsets the seed per image, episode and
+    turn). tests/models/test_vllm_engine.py checks the engine setting that lets seeded requests run at all."""
     images = [protocol_image(40 + i) for i in range(8)]
     sampling = Sampling(max_tokens=48, temperature=1.0, seed=1234)
     first, _ = client.episodes(images, n=3, sampling=sampling)

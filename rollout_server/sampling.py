@@ -59,9 +59,11 @@ class VLLMSampler:
         max_lora_rank: int = 16,
         gpu_memory_utilization: float | None = None,
     ) -> None:
+        from transformers import AutoTokenizer
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        from rft.models.conversation import vision_token_ids
         from rft.models.vllm_engine import engine_kwargs
 
         kwargs = engine_kwargs(
@@ -79,6 +81,9 @@ class VLLMSampler:
             worker_extension_cls="rollout_server.weights.WeightSyncExtension",
         )
         self.engine = AsyncLLM.from_engine_args(args)
+        # A policy must never sample an image token (rft.models.conversation.VISION_TOKENS).
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self.banned_logit_bias = {token: -100.0 for token in vision_token_ids(tokenizer)}
         self.max_model_len = max_model_len
         self.model_dir = Path(model_dir)
         self._ids = itertools.count()
@@ -105,6 +110,7 @@ class VLLMSampler:
             seed=settings.seed,
             ignore_eos=settings.ignore_eos,
             logprobs=0,
+            logit_bias=self.banned_logit_bias or None,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
         prompt: dict[str, Any] = {"prompt_token_ids": list(prompt_ids)}

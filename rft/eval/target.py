@@ -23,6 +23,7 @@ the same number of forwards. The caller pushes the current weights to the episod
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,10 +39,10 @@ from tqdm import tqdm
 
 from rft.eval.report import compute_report
 from rft.eval.scoring import FAST_ANSWER_CLASSES, fast_answer_messages, spoof_probabilities
-from rft.models.conversation import END_OF_TURN, ConversationTokenizer
+from rft.models.conversation import END_OF_TURN, VISION_TOKENS, ConversationTokenizer
 from rft.parsing.labels import as_label
 from rft.prompts.episodes import first_turn_messages
-from rft.trainers.grpo_batch import single_turn_episode
+from rft.trainers.grpo_batch import single_turn_episode, without_sampled_vision_tokens
 from rft.trainers.grpo_recipes import rft_fas_messages
 from rft.trainers.grpo_rewards import Method
 from rollout_server.api import Sampling
@@ -113,13 +114,18 @@ def class_continuations(
 ) -> tuple[list[int], list[list[int]]]:
     """The ids the two answers share, and each answer's remaining ids: `prefix.text + class` is tokenised
     whole for each class (as the model would have written it) and split where the two differ."""
-    full = [tokenizer.encode(prefix.text + text) for text in classes]
+    # An image token the model wrote would be an image slot without an image: it is dropped from the text (and
+    # from the earlier turns' ids by `final_prefixes`).
+    text = prefix.text
+    for token in VISION_TOKENS:
+        text = text.replace(token, "")
+    full = [tokenizer.encode(text + answer) for answer in classes]
     shared = 0
     while shared < min(map(len, full)) and full[0][shared] == full[1][shared]:
         shared += 1
     if any(len(ids) == shared for ids in full):
         raise ValueError(f"the answer texts {classes} do not differ after {prefix.text!r}")
-    return [*prefix.ids, *full[0][:shared]], [ids[shared:] for ids in full]
+    return [*prefix.ids, *full[0][:shared]], [answer[shared:] for answer in full]
 
 
 def continuation_logprob(
@@ -258,9 +264,16 @@ def _check_counts(counts: list[int], n_images: int) -> None:
         raise RuntimeError(f"asked one greedy episode for each of {n_images} images, got {counts}")
 
 
-def final_prefixes(episodes: Sequence[Episode]) -> tuple[list[FinalPrefix], list[bool]]:
-    """Each episode's final-answer prefix with all its images, and whether its answer was forced."""
-    pairs = [final_answer_prefix(episode) for episode in episodes]
+def final_prefixes(
+    episodes: Sequence[Episode], tokenizer: ConversationTokenizer
+) -> tuple[list[FinalPrefix], list[bool]]:
+    """Each episode's final-answer prefix with all its images, and whether its answer was forced. Image
+    tokens the model sampled are replaced as the trainer replaces them (`without_sampled_vision_tokens`)."""
+    cleaned = [
+        dataclasses.replace(episode, token_ids=without_sampled_vision_tokens(episode, tokenizer)[0])
+        for episode in episodes
+    ]
+    pairs = [final_answer_prefix(episode) for episode in cleaned]
     return [prefix for prefix, _ in pairs], [forced for _, forced in pairs]
 
 
@@ -453,7 +466,7 @@ class _TargetScorer:
             episodes, version = greedy_episodes(
                 source, self.method, self.tokenizer, images, max_completion_length=self.max_completion_length
             )
-            return (*final_prefixes(episodes), version)
+            return (*final_prefixes(episodes, self.tokenizer), version)
 
         prefixes, forced, version = self.processes.from_main(sample)
         return self.processes.map_sharded(self._final_share, prefixes), forced, version

@@ -25,6 +25,26 @@ from rft.prompts.episodes import Message
 from rft.tools import tool_schemas
 
 END_OF_TURN = "<|im_end|>"
+# The tokens that delimit or stand for image and video features, of both architectures. Only the chat template
+# and the processor may place them: one sampled by the policy would be an image slot without an image, which
+# the model's forward refuses, so the sampler bans them and the trainer neutralises any that still come.
+VISION_TOKENS = (
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<video>",
+)
+
+
+def vision_token_ids(tokenizer: Any) -> list[int]:
+    """The ids of the `VISION_TOKENS` that `tokenizer` has."""
+    vocab = tokenizer.get_vocab()
+    return sorted(vocab[token] for token in VISION_TOKENS if token in vocab)
 
 
 class ConversationError(ValueError):
@@ -69,6 +89,7 @@ class ConversationTokenizer:
         self.tools = tool_schemas() if tools is None else tools
         self.end_of_turn_id = self.tokenizer.convert_tokens_to_ids(END_OF_TURN)
         self.placeholder_ids = self.encode(IMAGE_PLACEHOLDER[arch])
+        self.vision_ids = frozenset(vision_token_ids(self.tokenizer))
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

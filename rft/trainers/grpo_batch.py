@@ -49,11 +49,31 @@ class EpisodeTensors:
     truncated: bool
 
 
+def without_sampled_vision_tokens(
+    episode: Episode, tokenizer: ConversationTokenizer
+) -> tuple[list[int], bool]:
+    """The episode's ids with every image token the model sampled replaced by the pad token, and whether
+    there was one. Such a token would be an image slot without an image, which the forward pass refuses;
+    the rollout server bans them, so this only guards against other samplers."""
+    ids = list(episode.token_ids)
+    found = False
+    for i, (token, sampled) in enumerate(zip(ids, episode.mask, strict=True)):
+        if sampled and token in tokenizer.vision_ids:
+            ids[i] = tokenizer.tokenizer.pad_token_id
+            found = True
+    return ids, found
+
+
 def episode_tensors(episode: Episode, tokenizer: ConversationTokenizer) -> EpisodeTensors:
-    """Expand `episode`'s images and split it into TRL's prompt and completion."""
-    expanded = tokenizer.expand_images(episode.token_ids, episode.images)
+    """Expand `episode`'s images and split it into TRL's prompt and completion. An episode in which the model
+    sampled an image token is kept in the batch (its group's advantages are computed as usual) but trains
+    on none of its tokens (`without_sampled_vision_tokens`)."""
+    ids, unusable = without_sampled_vision_tokens(episode, tokenizer)
+    expanded = tokenizer.expand_images(ids, episode.images)
     split = completion_start(expanded.origin, episode.prompt_length)
     mask = expanded.spread(torch.tensor(episode.mask, dtype=torch.long), fill=0)
+    if unusable:
+        mask = torch.zeros_like(mask)
     logps = expanded.spread(torch.tensor(episode.logprobs, dtype=torch.float32), fill=0.0)
     return EpisodeTensors(
         prompt_ids=expanded.input_ids[:split],

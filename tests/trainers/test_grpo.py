@@ -186,6 +186,33 @@ def test_loss_mask_is_exactly_the_model_tokens_and_every_image_is_expanded(qwen_
     assert (batch["tool_mask"] * (1 - batch["completion_mask"]) == 0).all()  # padding is never trained on
 
 
+def test_an_image_token_the_model_sampled_never_reaches_the_forward_pass(qwen_dir: Path) -> None:
+    """A policy that writes <|image_pad|> or <|vision_start|> (a random one does) would give the model an image
+    slot without an image, which its forward refuses: the token is replaced, and the episode trains on nothing."""
+    model, processor = load_policy(qwen_dir)
+    tokenizer = ConversationTokenizer(processor, "qwen2_5_vl")
+    turns = [("<Spoof><|image_pad|><reason>x<|vision_start|></reason>", None), *ONE_TOOL[1:]]
+    ids, mask, images = trajectory_ids(tokenizer, face(3), turns)
+    episode = Episode(
+        token_ids=ids,
+        logprobs=[0.0] * len(ids),
+        mask=mask,
+        images=images,
+        turns=[text for text, _ in turns],
+        tool_calls=[ToolCallRecord("FFTTool", {}, True, None, 0.0)],
+        prompt_length=len(tokenizer.prompt_ids(first_turn_messages())),
+        stop_reason="answer",
+    )
+    sampled = [t for t, m in zip(episode.token_ids, episode.mask, strict=True) if m]
+    assert set(sampled) & tokenizer.vision_ids  # the model really wrote image tokens
+    sample = episode_tensors(episode, tokenizer)
+    assert not sample.loss_mask.any()
+    batch = collate_episodes([sample], pad_token_id=processor.tokenizer.pad_token_id)
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    with torch.no_grad():  # the image tokens match the image features again
+        model(input_ids=ids, pixel_values=batch["pixel_values"], image_grid_thw=batch["image_grid_thw"])
+
+
 def test_truncated_episodes_can_be_masked_out(qwen_dir: Path) -> None:
     model, processor = load_policy(qwen_dir)
     tokenizer = ConversationTokenizer(processor, "qwen2_5_vl")

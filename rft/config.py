@@ -148,6 +148,12 @@ class GRPOConfig(Section):
                 f"num_generations ({self.num_generations}); set grpo.generation_batch_size to a multiple "
                 f"of {self.num_generations}"
             )
+        if self.generation_batch_size % self.per_device_train_batch_size:
+            raise ValueError(
+                f"generation_batch_size ({self.generation_batch_size}) must be divisible by "
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) times the number of "
+                "processes; change one of grpo.generation_batch_size or grpo.per_device_train_batch_size"
+            )
         if not math.isfinite(self.learning_rate):
             raise ValueError("learning_rate must be a finite number")
         return self

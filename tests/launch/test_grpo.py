@@ -24,7 +24,7 @@ def write_config(tmp_path: Path, **grpo) -> Path:
         "run": {"name": "g", "output_dir": str(tmp_path / "runs")},
         "model": {"tiny_preset": "tiny", "cache_dir": str(tmp_path / "models")},
         "data": {"protocol": "synth_cross_domain", "cache_dir": str(tmp_path / "data")},
-        "grpo": {"num_generations": 2, "generation_batch_size": 4, **grpo},
+        "grpo": {"num_generations": 2, "generation_batch_size": 4, "per_device_train_batch_size": 4, **grpo},
         "rollout": {"mode": "server", "token_env": "RFT_TEST_NO_SUCH_TOKEN"},
     }
     path = tmp_path / "g.yaml"

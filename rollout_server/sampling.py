@@ -150,6 +150,9 @@ class VLLMSampler:
 
     def shutdown(self) -> None:
         self.engine.shutdown()
+        # Dropped now, while the interpreter is whole: AsyncLLM.__del__ shuts down again, and at interpreter
+        # exit it would find its module globals already gone and print a traceback.
+        del self.engine
 
 
 def _completion(choice: Any) -> Completion:

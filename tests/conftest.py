@@ -94,3 +94,23 @@ def protocol_model_dir(model_cache: Path) -> Path:
 
     base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny")
     return train_protocol_model(base, model_cache / "protocol-qwen2_5_vl")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_accelerate_config(stage: str, out: Path) -> Path:
+    """The shipped `deploy/accelerate/<stage>_8gpu.yaml` (stage zero2 or zero3) for two CPU processes: only
+    use_cpu, num_processes and mixed_precision are changed, so tests run DeepSpeed as users configure it."""
+    import yaml
+
+    original = yaml.safe_load((REPO / "deploy" / "accelerate" / f"{stage}_8gpu.yaml").read_text())
+    changed = {**original, "use_cpu": True, "num_processes": 2, "mixed_precision": "no"}
+    out.write_text(yaml.safe_dump(changed))
+    return out
+
+
+@pytest.fixture
+def shipped_cpu_config(tmp_path: Path):
+    """`cpu_accelerate_config` writing into the test's tmp_path: `shipped_cpu_config("zero3")`."""
+    return lambda stage: cpu_accelerate_config(stage, tmp_path / f"{stage}.yaml")

@@ -457,21 +457,6 @@ def test_scores_follow_the_image_not_a_constant(policy, method: str) -> None:
 
 # -- several processes ------------------------------------------------------------------------------------
 
-DEEPSPEED_ZERO3 = """\
-compute_environment: LOCAL_MACHINE
-distributed_type: DEEPSPEED
-deepspeed_config:
-  zero_stage: 3
-  offload_optimizer_device: none
-  offload_param_device: none
-  zero3_init_flag: false
-  gradient_accumulation_steps: 1
-mixed_precision: 'no'
-num_machines: 1
-num_processes: 2
-use_cpu: true
-"""
-
 TWO_PROCESS_RUN = """\
 import json, sys
 from pathlib import Path
@@ -479,7 +464,7 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 from accelerate import Accelerator, PartialState
-from accelerate.utils import gather_object
+from accelerate.utils import GradientAccumulationPlugin, gather_object
 import test_target as T
 from rft.eval.target import evaluate_targets
 from rft.models.conversation import ConversationTokenizer
@@ -489,7 +474,8 @@ model_dir, out = Path({model_dir!r}), Path({out!r})
 model, processor = load_policy(model_dir)
 reference, _ = load_policy(model_dir)  # loaded before ZeRO-3 partitions `model`: stays whole
 PartialState(cpu=True)  # gloo over the CPU processes, as TrainingArguments(use_cpu=True) sets it up
-accelerator = Accelerator()
+# The shipped config leaves gradient accumulation to the trainer ('auto'); a bare Accelerator is given it.
+accelerator = Accelerator(gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=1))
 config = accelerator.state.deepspeed_plugin.deepspeed_config  # no dataloader gives the batch sizes
 config.update(train_micro_batch_size_per_gpu=1, train_batch_size=accelerator.num_processes)
 config["zero_optimization"]["stage3_param_persistence_threshold"] = 0  # partition even the tiny layers
@@ -516,11 +502,13 @@ if accelerator.is_main_process:
 
 
 @pytest.mark.slow  # two processes under DeepSpeed, about a minute of CPU
-def test_two_processes_under_deepspeed_zero3_match_one(qwen_dir: Path, tmp_path: Path) -> None:
+def test_two_processes_under_deepspeed_zero3_match_one(
+    qwen_dir: Path, tmp_path: Path, shipped_cpu_config
+) -> None:
     """Five faces on two ranks (shares of three, one padded): only the main process has an episode source,
     every rank runs the same number of forwards through the partitioned model, and the reports equal those
     of one process with the whole model."""
-    (tmp_path / "zero3.yaml").write_text(DEEPSPEED_ZERO3)
+    accelerate_config = shipped_cpu_config("zero3")  # deploy/accelerate/zero3_8gpu.yaml on 2 CPUs
     script = tmp_path / "run.py"
     script.write_text(
         TWO_PROCESS_RUN.format(tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path))
@@ -530,7 +518,7 @@ def test_two_processes_under_deepspeed_zero3_match_one(qwen_dir: Path, tmp_path:
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(tmp_path / "zero3.yaml"),
+        str(accelerate_config),
     ]
     done = subprocess.run([*command, str(script)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -401,15 +401,6 @@ def test_two_gloo_processes_share_one_rollout_server_and_one_reward_service(
 # -- 3. the shipped DeepSpeed configs, on two CPU processes -----------------------------------------------
 
 
-def cpu_copy(shipped: Path, out: Path) -> Path:
-    """The shipped accelerate config with only use_cpu, num_processes and mixed_precision changed."""
-    original = yaml.safe_load(shipped.read_text())
-    changed = {**original, "use_cpu": True, "num_processes": 2, "mixed_precision": "no"}
-    assert set(changed) == set(original)
-    out.write_text(yaml.safe_dump(changed))
-    return out
-
-
 def deepspeed_stage(checkpoint: Path) -> tuple[int, int]:
     """(ZeRO stage, ranks) recorded in a checkpoint's DeepSpeed optimizer states."""
     states = sorted(checkpoint.glob("global_step*/*optim_states.pt"))
@@ -421,12 +412,10 @@ def deepspeed_stage(checkpoint: Path) -> tuple[int, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_shipped_deepspeed_config_trains_two_steps_on_the_cpu(
-    stage: str, rollout_url: str, protocol_dir: Path, data_cache: Path, tmp_path: Path
+    stage: str, rollout_url: str, protocol_dir: Path, data_cache: Path, tmp_path: Path, shipped_cpu_config
 ) -> None:
     config = write_config(tmp_path, protocol_dir=protocol_dir, rollout_url=rollout_url, data_cache=data_cache)
-    accelerate_config = cpu_copy(
-        REPO / "deploy" / "accelerate" / f"{stage}_8gpu.yaml", tmp_path / f"{stage}.yaml"
-    )
+    accelerate_config = shipped_cpu_config(stage)
     version = server_version(rollout_url)
     argv = [
         sys.executable,

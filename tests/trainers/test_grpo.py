@@ -580,21 +580,6 @@ def test_single_turn_samples_score_with_paper_001_rewards(
 
 # -- several processes ------------------------------------------------------------------------------------
 
-DEEPSPEED_ZERO3 = """\
-compute_environment: LOCAL_MACHINE
-distributed_type: DEEPSPEED
-deepspeed_config:
-  zero_stage: 3
-  offload_optimizer_device: none
-  offload_param_device: none
-  zero3_init_flag: false
-  gradient_accumulation_steps: 1
-mixed_precision: 'no'
-num_machines: 1
-num_processes: 2
-use_cpu: true
-"""
-
 TWO_PROCESS_RUN = """\
 import json, sys
 from pathlib import Path
@@ -633,12 +618,12 @@ if trainer.accelerator.is_main_process:
 
 
 @pytest.mark.slow  # two processes under DeepSpeed, about a minute of CPU
-def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path) -> None:
+def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path, shipped_cpu_config) -> None:
     """Only the main process samples; the rollouts reach both ranks; under ZeRO-3 the pushed weights are
     gathered whole: the first push is the initial model, the second the updated one."""
     import subprocess
 
-    (tmp_path / "zero3.yaml").write_text(DEEPSPEED_ZERO3)
+    accelerate_config = shipped_cpu_config("zero3")  # deploy/accelerate/zero3_8gpu.yaml on 2 CPUs
     script = tmp_path / "run.py"
     script.write_text(
         TWO_PROCESS_RUN.format(tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path))
@@ -648,7 +633,7 @@ def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path) -> 
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(tmp_path / "zero3.yaml"),
+        str(accelerate_config),
     ]
     done = subprocess.run([*command, str(script)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

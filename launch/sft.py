@@ -61,18 +61,23 @@ def run(config: ExperimentConfig, resume: str | None = None) -> Path:
     from_stage1 = sft.stage == 2 and sft.stage2_init_from == "sft_stage1"
     stage1_model = policy_dir(init_from="sft_stage1", run_dir=config.run_dir) if from_stage1 else None
 
+    from accelerate import PartialState
+
     from rft.models.loading import load_policy, resolve_model_dir
     from rft.trainers.sft import build_sft_trainer, export_model
 
     save_resolved_config(config, out)
     seed_everything(config.run.seed)
-    model_dir = stage1_model or resolve_model_dir(
-        path=config.model.path,
-        tiny_preset=config.model.tiny_preset,
-        arch=config.model.arch,
-        cache_dir=config.model.cache_dir,
-        image_size=config.data.image_size,
-    )
+    # One process builds a tiny model, the others reuse it (cpu as in TrainingArguments(use_cpu): without
+    # it, processes started by torchrun on a machine without CUDA each believe they are alone).
+    with PartialState(cpu=not torch.cuda.is_available()).main_process_first():
+        model_dir = stage1_model or resolve_model_dir(
+            path=config.model.path,
+            tiny_preset=config.model.tiny_preset,
+            arch=config.model.arch,
+            cache_dir=config.model.cache_dir,
+            image_size=config.data.image_size,
+        )
     model, processor = load_policy(model_dir, config.model.dtype)
     trainer = build_sft_trainer(
         model=model,

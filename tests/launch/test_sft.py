@@ -163,36 +163,29 @@ def test_help_describes_the_job(capsys):
     assert "--resume" in out and "section.key=value" in out and "accelerate launch" in out
 
 
-ZERO2_ON_CPU = """\
-compute_environment: LOCAL_MACHINE
-distributed_type: DEEPSPEED
-deepspeed_config:
-  zero_stage: 2
-  gradient_accumulation_steps: 1
-  offload_optimizer_device: none
-  offload_param_device: none
-  zero3_init_flag: false
-mixed_precision: 'no'
-num_machines: 1
-num_processes: 2
-use_cpu: true
-"""
-
-
 @pytest.mark.slow
-def test_two_process_deepspeed_zero2_trains_resumes_and_exports(tmp_path, model_cache, data_dirs):
+def test_two_process_deepspeed_zero2_trains_resumes_and_exports(
+    tmp_path, model_cache, data_dirs, shipped_cpu_config
+):
     """`accelerate launch` with DeepSpeed ZeRO-2, two CPU processes: the barriers around atomic checkpoints,
     the all-rank metrics and the export run under a real process group."""
-    accelerate_config = tmp_path / "zero2.yaml"
-    accelerate_config.write_text(ZERO2_ON_CPU)
+    accelerate_config = shipped_cpu_config("zero2")  # deploy/accelerate/zero2_8gpu.yaml on 2 CPUs
     config = write_config(tmp_path, model_cache, data_dirs["stage2"])
     launch = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
         str(ROOT / "launch" / "sft.py"), "--config", str(config), "--stage", "2",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([*launch, "sft.max_steps=2"], check=True, env=env, cwd=ROOT, timeout=600)
-    subprocess.run([*launch, "--resume", "sft.max_steps=3"], check=True, env=env, cwd=ROOT, timeout=600)
+    subprocess.run(
+        [*launch, "sft.max_steps=2", "sft.stage2_init_from=model"], check=True, env=env, cwd=ROOT, timeout=600
+    )
+    subprocess.run(
+        [*launch, "--resume", "sft.max_steps=3", "sft.stage2_init_from=model"],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     stage2 = tmp_path / "runs" / "sft_test" / "sft_stage2"
     assert sorted(step_losses(stage2)) == [1, 2, 3]
     assert (stage2 / "checkpoints" / "checkpoint-3" / "latest").is_file()  # DeepSpeed's own checkpoint

@@ -114,3 +114,24 @@ def cpu_accelerate_config(stage: str, out: Path) -> Path:
 def shipped_cpu_config(tmp_path: Path):
     """`cpu_accelerate_config` writing into the test's tmp_path: `shipped_cpu_config("zero3")`."""
     return lambda stage: cpu_accelerate_config(stage, tmp_path / f"{stage}.yaml")
+
+
+@pytest.fixture
+def launch_on_two_cpus(tmp_path: Path, shipped_cpu_config):
+    """Run a Python script under `accelerate launch` with a shipped DeepSpeed config on two CPU processes:
+    `launch_on_two_cpus("zero3", script_text)` writes it to tmp_path/run.py, checks it exits 0, and returns
+    the JSON the script wrote to tmp_path/result.json."""
+    import json
+    import subprocess
+    import sys
+
+    def launch(stage: str, script_text: str) -> dict:
+        script = tmp_path / "run.py"
+        script.write_text(script_text)
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+        command += [str(shipped_cpu_config(stage)), str(script)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads((tmp_path / "result.json").read_text())
+
+    return launch

@@ -8,8 +8,6 @@ the evaluation in two processes under DeepSpeed ZeRO-3 and compares it with one 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -503,26 +501,15 @@ if accelerator.is_main_process:
 
 @pytest.mark.slow  # two processes under DeepSpeed, about a minute of CPU
 def test_two_processes_under_deepspeed_zero3_match_one(
-    qwen_dir: Path, tmp_path: Path, shipped_cpu_config
+    qwen_dir: Path, tmp_path: Path, launch_on_two_cpus
 ) -> None:
     """Five faces on two ranks (shares of three, one padded): only the main process has an episode source,
     every rank runs the same number of forwards through the partitioned model, and the reports equal those
     of one process with the whole model."""
-    accelerate_config = shipped_cpu_config("zero3")  # deploy/accelerate/zero3_8gpu.yaml on 2 CPUs
-    script = tmp_path / "run.py"
-    script.write_text(
-        TWO_PROCESS_RUN.format(tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path))
+    script = TWO_PROCESS_RUN.format(
+        tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path)
     )
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(accelerate_config),
-    ]
-    done = subprocess.run([*command, str(script)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp_path / "result.json").read_text())
+    result = launch_on_two_cpus("zero3", script)  # deploy/accelerate/zero3_8gpu.yaml on 2 CPUs
     assert result["stage"] == 3 and result["partitioned"] and result["training"]
     # Shares of 3: fast 2 classes x ceil(3 / 2) batches, final 2 classes x 3 episodes.
     assert result["forwards"] == [10, 10]

@@ -618,26 +618,13 @@ if trainer.accelerator.is_main_process:
 
 
 @pytest.mark.slow  # two processes under DeepSpeed, about a minute of CPU
-def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path, shipped_cpu_config) -> None:
+def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path, launch_on_two_cpus) -> None:
     """Only the main process samples; the rollouts reach both ranks; under ZeRO-3 the pushed weights are
     gathered whole: the first push is the initial model, the second the updated one."""
-    import subprocess
-
-    accelerate_config = shipped_cpu_config("zero3")  # deploy/accelerate/zero3_8gpu.yaml on 2 CPUs
-    script = tmp_path / "run.py"
-    script.write_text(
-        TWO_PROCESS_RUN.format(tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path))
+    script = TWO_PROCESS_RUN.format(
+        tests=str(Path(__file__).parent), model_dir=str(qwen_dir), out=str(tmp_path)
     )
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(accelerate_config),
-    ]
-    done = subprocess.run([*command, str(script)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp_path / "result.json").read_text())
+    result = launch_on_two_cpus("zero3", script)  # deploy/accelerate/zero3_8gpu.yaml on 2 CPUs
     assert result["names"] and result["first_is_initial"]
     assert result["second_changed"] > 0
     assert result["steps_with_episodes"] == [True, True]

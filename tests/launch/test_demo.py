@@ -90,10 +90,3 @@ def test_bad_config_fails_before_any_model_loads(tmp_path, capsys, override, nam
     assert named in error and error.count("\n") == 1
     assert not (tmp_path / "models").exists()
     assert not (tmp_path / "data").exists()
-
-
-def test_help_describes_the_job(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        demo_module().main(["--help"])
-    assert exit_info.value.code == 0
-    assert "section.key=value" in capsys.readouterr().out

@@ -65,14 +65,6 @@ def test_bad_input_fails_in_one_line_before_any_model_or_data(tmp_path, capsys, 
     assert not (tmp_path / "data").exists()
 
 
-def test_help_describes_the_job(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        grpo_launcher().main(["--help"])
-    assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert "accelerate launch" in out and "--resume" in out and "section.key=value" in out
-
-
 def test_report_lines_name_stage_domain_and_answer():
     results = {
         "street": {

@@ -155,14 +155,6 @@ def test_bad_input_fails_in_one_line_before_any_model_loads(tmp_path, data_dirs,
     assert not (tmp_path / "runs").exists()
 
 
-def test_help_describes_the_job(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        sft_launcher.main(["--help"])
-    assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert "--resume" in out and "section.key=value" in out and "accelerate launch" in out
-
-
 @pytest.mark.slow
 def test_two_process_deepspeed_zero2_trains_resumes_and_exports(
     tmp_path, model_cache, data_dirs, shipped_cpu_config

@@ -82,6 +82,19 @@ def tiny_model_dir(request: pytest.FixtureRequest, model_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_benchmark() -> Path:
+    """24 images of 64 px over both domains and all three splits: live, print, replay (studio), masks and
+    partials (street). Generated once into .cache/ (about 10 s) and reused by later sessions; the
+    generator writes atomically, so an interrupted generation leaves nothing half-written."""
+    from rft.data.synth import generate_benchmark
+
+    out = Path(".cache/test-data/synthetic-n12-seed5-64px")
+    if not (out / "summary.json").exists():
+        generate_benchmark(out, 12, seed=5, image_size=64, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def protocol_model_dir(model_cache: Path) -> Path:
     """A tiny Qwen2.5-VL that has memorised one paper-003 trajectory (tests/rollout_server/protocol_model.py),
     so that real sampling produces real multi-turn episodes; trained once per session."""

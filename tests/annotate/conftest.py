@@ -1,5 +1,6 @@
-"""Fixtures of the annotation tests: a tiny synthetic benchmark, random-initialised experts, and a scripted
-OpenAI-compatible teacher that can be served in-process (httpx.MockTransport) or on 127.0.0.1 (uvicorn).
+"""Fixtures of the annotation tests (the tiny synthetic benchmark is suite-wide, tests/conftest.py):
+random-initialised experts, and a scripted OpenAI-compatible teacher that can be served in-process
+(httpx.MockTransport) or on 127.0.0.1 (uvicorn).
 
 The scripted teacher reads what a real one would read - the system prompt (which task), the hint (which
 label), how many turns it has written - and answers in a mode the test chooses per (task, attempt): a valid
@@ -24,22 +25,10 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from rft.data.synth import generate_benchmark
 from rft.experts.bank import Expert, save_expert
 from rft.experts.model import ExpertArchitecture, ExpertCNN
 
 GOOD = "good"
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset() -> Path:
-    """24 images of 64 px over both domains and all three splits: live, print, replay (studio), masks and
-    partials (street). Generated once into .cache/ (about 10 s) and reused by later sessions; the
-    generator writes atomically, so an interrupted generation leaves nothing half-written."""
-    out = Path(".cache/test-data/synthetic-n12-seed5-64px")
-    if not (out / "summary.json").exists():
-        generate_benchmark(out, 12, seed=5, image_size=64, workers=1, progress=False)
-    return out
 
 
 @pytest.fixture(scope="session")

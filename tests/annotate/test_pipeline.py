@@ -42,9 +42,9 @@ def rows(out, task):
 
 
 @pytest.fixture(scope="module")
-def templated_run(tiny_dataset, experts_dir, tmp_path_factory):
+def templated_run(tiny_benchmark, experts_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("templated") / "annotated"
-    return out, run(tiny_dataset, out, TemplatedTeacher(), experts_dir)
+    return out, run(tiny_benchmark, out, TemplatedTeacher(), experts_dir)
 
 
 def test_templated_run_keeps_every_task_of_every_image(templated_run):
@@ -55,9 +55,9 @@ def test_templated_run_keeps_every_task_of_every_image(templated_run):
         assert counts["sources"] == {"templated": 24}
 
 
-def test_stage_two_rows_are_the_training_conversation(templated_run, tiny_dataset):
+def test_stage_two_rows_are_the_training_conversation(templated_run, tiny_benchmark):
     out, _ = templated_run
-    source = {row["id"]: row for row in load_dataset_dir(tiny_dataset)}
+    source = {row["id"]: row for row in load_dataset_dir(tiny_benchmark)}
     fast_answers = {c.sample_id: c.messages[-1]["content"] for c in rows(out, "knowledge_transfer")}
     trajectories = rows(out, "tool_trajectory")
     assert len(trajectories) == 24
@@ -116,34 +116,34 @@ class CrashingTeacher(TemplatedTeacher):
         return await super().complete(request)
 
 
-def test_a_rerun_continues_where_the_last_one_stopped(tiny_dataset, tmp_path):
+def test_a_rerun_continues_where_the_last_one_stopped(tiny_benchmark, tmp_path):
     out = tmp_path / "resumed"
     with pytest.raises(RuntimeError, match="killed"):
-        run(tiny_dataset, out, CrashingTeacher(budget=15), split="train")
+        run(tiny_benchmark, out, CrashingTeacher(budget=15), split="train")
     done = list(read_journal(out / "journal.jsonl"))
     assert 0 < len(done) < 4 * 14
     with open(out / "journal.jsonl", "a") as journal:
         journal.write('{"task": "knowledge_transfer", "sample_id": "torn')  # a record cut short by the kill
     second = TemplatedTeacher()
-    result = run(tiny_dataset, out, second, split="train")
+    result = run(tiny_benchmark, out, second, split="train")
     records = list(read_journal(out / "journal.jsonl"))
     keys = [(r["task"], r["sample_id"]) for r in records]
     assert len(keys) == len(set(keys)) == 4 * result.summary["images"]  # each (task, image) exactly once
     assert result.new_records == len(keys) - len(done)
     assert all(counts["kept"] == result.summary["images"] for counts in result.summary["tasks"].values())
     finished = TemplatedTeacher()
-    again = run(tiny_dataset, out, finished, split="train")
+    again = run(tiny_benchmark, out, finished, split="train")
     assert (again.new_records, finished.requests) == (0, 0)
     assert len(rows(out, "tool_trajectory")) == result.summary["images"]
 
 
-def test_an_output_folder_of_another_run_is_refused(tiny_dataset, tmp_path):
+def test_an_output_folder_of_another_run_is_refused(tiny_benchmark, tmp_path):
     out = tmp_path / "a"
-    run(tiny_dataset, out, TemplatedTeacher(), split="dev", tasks=("knowledge_transfer",))
+    run(tiny_benchmark, out, TemplatedTeacher(), split="dev", tasks=("knowledge_transfer",))
     with pytest.raises(StoreError, match="holds a run with another split"):
-        run(tiny_dataset, out, TemplatedTeacher(), split="test", tasks=("knowledge_transfer",))
+        run(tiny_benchmark, out, TemplatedTeacher(), split="test", tasks=("knowledge_transfer",))
     result = run(
-        tiny_dataset, out, TemplatedTeacher(), split="test", tasks=("knowledge_transfer",), restart=True
+        tiny_benchmark, out, TemplatedTeacher(), split="test", tasks=("knowledge_transfer",), restart=True
     )
     assert result.summary["tasks"]["knowledge_transfer"]["kept"] == result.summary["images"]
 
@@ -217,13 +217,13 @@ def records_by_task(out) -> dict[str, list[dict]]:
     ],
 )
 def test_bad_teacher_output_is_reannotated_once_then_dropped_with_its_reason(
-    tiny_dataset, experts_dir, tmp_path, script, task, status, failures
+    tiny_benchmark, experts_dir, tmp_path, script, task, status, failures
 ):
     brain = ScriptedTeacher(script=script, delay_s=5.0)
     tasks = (task, "tool_trajectory") if task == "knowledge_transfer" else (task,)
     teacher = http_teacher(brain)
     result = run(
-        tiny_dataset, tmp_path / "o", teacher, experts_dir, split="train", limit=2, workers=2, tasks=tasks
+        tiny_benchmark, tmp_path / "o", teacher, experts_dir, split="train", limit=2, workers=2, tasks=tasks
     )
     grouped = records_by_task(tmp_path / "o")
     assert len(grouped[task]) == 2
@@ -242,14 +242,14 @@ def test_bad_teacher_output_is_reannotated_once_then_dropped_with_its_reason(
         assert result.summary["tasks"]["tool_trajectory"]["dropped_by_reason"] == {"fast_answer_missing": 2}
 
 
-def test_an_unusable_teacher_stops_the_run_and_the_cli_says_why_in_one_line(tiny_dataset, tmp_path, capsys):
+def test_an_unusable_teacher_stops_the_run_and_the_cli_says_why_in_one_line(tiny_benchmark, tmp_path, capsys):
     brain = ScriptedTeacher(script={"knowledge_transfer": ["http401"]})
     with pytest.raises(TeacherFatal, match="HTTP 401"):
-        run(tiny_dataset, tmp_path / "o", http_teacher(brain), split="train", limit=1)
+        run(tiny_benchmark, tmp_path / "o", http_teacher(brain), split="train", limit=1)
     code = cli.main(
         [
             "--data",
-            str(tiny_dataset),
+            str(tiny_benchmark),
             "--out",
             str(tmp_path / "c"),
             "--teacher-url",
@@ -273,12 +273,12 @@ def test_an_unusable_teacher_stops_the_run_and_the_cli_says_why_in_one_line(tiny
 
 
 def test_over_http_the_teacher_sees_hint_and_guidance_and_the_data_keeps_neither(
-    served_teacher, tiny_dataset, experts_dir, tmp_path
+    served_teacher, tiny_benchmark, experts_dir, tmp_path
 ):
     brain, base_url = served_teacher
     transport = httpx.AsyncHTTPTransport()
     result = run(
-        tiny_dataset,
+        tiny_benchmark,
         tmp_path / "o",
         http_teacher(brain, base_url, transport),
         experts_dir,
@@ -302,21 +302,21 @@ def test_over_http_the_teacher_sees_hint_and_guidance_and_the_data_keeps_neither
 
 
 def test_over_http_a_teacher_that_times_out_is_dropped_and_nothing_crashes(
-    served_teacher, tiny_dataset, tmp_path
+    served_teacher, tiny_benchmark, tmp_path
 ):
     brain, base_url = served_teacher
     brain.script, brain.delay_s = {"caption_vanilla": ["sleep", "sleep"]}, 1.0
     teacher = http_teacher(brain, base_url, httpx.AsyncHTTPTransport(), timeout_s=0.3)
-    result = run(tiny_dataset, tmp_path / "o", teacher, split="train", limit=1, tasks=("caption_vanilla",))
+    result = run(tiny_benchmark, tmp_path / "o", teacher, split="train", limit=1, tasks=("caption_vanilla",))
     assert result.summary["tasks"]["caption_vanilla"]["dropped_by_reason"] == {"teacher_timeout": 1}
     assert result.summary["dropped"][0]["failures"] == ["teacher_timeout", "teacher_timeout"]
 
 
-def test_cli_templated_run_and_one_line_errors(tiny_dataset, experts_dir, tmp_path, capsys):
+def test_cli_templated_run_and_one_line_errors(tiny_benchmark, experts_dir, tmp_path, capsys):
     out = tmp_path / "cli"
     args = [
         "--data",
-        str(tiny_dataset),
+        str(tiny_benchmark),
         "--out",
         str(out),
         "--experts",
@@ -348,10 +348,10 @@ def test_annotation_settings_reject_impossible_limits():
         AnnotationSettings(max_tool_calls=2, min_tool_calls=3)
 
 
-def test_a_corrupt_image_is_dropped_with_its_reason_and_the_rest_is_annotated(tiny_dataset, tmp_path):
+def test_a_corrupt_image_is_dropped_with_its_reason_and_the_rest_is_annotated(tiny_benchmark, tmp_path):
     from rft.data.schema import save_dataset
 
-    source = load_dataset_dir(tiny_dataset).cast_column("image", datasets.Image(decode=False))
+    source = load_dataset_dir(tiny_benchmark).cast_column("image", datasets.Image(decode=False))
     broken_id = source[0]["id"]
 
     def corrupt(row):

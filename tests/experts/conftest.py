@@ -1,27 +1,13 @@
-"""Fixtures of the expert tests: a tiny synthetic benchmark (generated once per session) and toy pictures
-whose classes differ the way FFT pictures of a recapture and of a face do."""
+"""Fixtures of the expert tests: toy pictures whose classes differ the way FFT pictures of a recapture and
+of a face do. The tiny synthetic benchmark is suite-wide (tests/conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rft.data.synth import generate_benchmark
 from rft.experts.data import ToolPictures
 from rft.experts.inputs import expert_input
-
-
-@pytest.fixture(scope="session")
-def tiny_benchmark() -> Path:
-    """24 images of 64 px over both domains and all three splits: live, print, replay (studio), masks and
-    partials (street). Generated once into .cache/ (about 10 s) and reused by later sessions; the
-    generator writes atomically, so an interrupted generation leaves nothing half-written."""
-    out = Path(".cache/test-data/synthetic-n12-seed5-64px")
-    if not (out / "summary.json").exists():
-        generate_benchmark(out, 12, seed=5, image_size=64, workers=1, progress=False)
-    return out
 
 
 def toy_pictures(n: int, size: int, seed: int) -> ToolPictures:

@@ -45,13 +45,14 @@ def parse(argv: list[str] | None) -> ExperimentConfig:
     return config
 
 
-def annotate(config: ExperimentConfig, splits: Any, roots: dict[str, Path]) -> Path:
+def annotate(config: ExperimentConfig, splits: Any) -> Path:
     """Stage-1 and stage-2 conversations for the protocol's source images, by the templated writer."""
     from rft.annotate.cli import main as annotate_main
 
     (selection,) = splits.protocol.source  # the demo's protocol trains on one selection
+    root = splits.roots[selection.dataset]
     out = config.run_dir / "annotated"
-    argv = ["--data", str(roots[selection.dataset]), "--out", str(out), "--templated", "--quiet"]
+    argv = ["--data", str(root), "--out", str(out), "--templated", "--quiet"]
     argv += ["--tasks", "knowledge_transfer", "tool_trajectory"]
     if selection.splits:
         (split,) = selection.splits
@@ -59,7 +60,7 @@ def annotate(config: ExperimentConfig, splits: Any, roots: dict[str, Path]) -> P
     if selection.domains:
         argv += ["--domains", *selection.domains]
     if annotate_main(argv) != 0:
-        raise RunSetupError(f"the templated annotation of {roots[selection.dataset]} failed (see above)")
+        raise RunSetupError(f"the templated annotation of {root} failed (see above)")
     return out
 
 
@@ -94,7 +95,7 @@ def sft_stage(config: ExperimentConfig, stage: int, data_dir: Path) -> Path:
 
 def run(config: ExperimentConfig) -> dict[str, dict]:
     # Imported here so that a bad config fails in a second, before any heavy import or model load.
-    from rft.data.prepare import prepare_protocol, prepare_roots
+    from rft.data.prepare import prepare_protocol
     from rft.models.loading import resolve_model_dir
     from rollout_server.inprocess import InProcessRollouts
 
@@ -110,7 +111,6 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
         "workers": synth.workers,
     }
     splits = prepare_protocol(protocol=data.protocol, roots=data.roots, **generation)
-    roots = prepare_roots(datasets_needed=splits.protocol.datasets, roots=data.roots, **generation)
     base_dir = resolve_model_dir(
         path=config.model.path,
         tiny_preset=config.model.tiny_preset,
@@ -131,7 +131,7 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
     try:
         results["base model"] = evaluate_policy(base_dir, config, splits, source)
         report(results)
-        annotated = annotate(config, splits, roots)
+        annotated = annotate(config, splits)
         for stage in (1, 2):
             sft_stage(config, stage, annotated)
         results["after SFT"] = evaluate_policy(

@@ -117,6 +117,7 @@ class ProtocolData:
     source: datasets.Dataset
     dev: datasets.Dataset | None
     targets: dict[str, datasets.Dataset]  # in the protocol's order
+    roots: dict[str, Path]  # the folder each dataset was read from
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -228,6 +229,7 @@ def materialize(
             selection.label: select(protocol, selection, loaded[selection.dataset])
             for selection in protocol.target
         },
+        roots={name: Path(roots[name]) for name in protocol.datasets},
     )
 
 

@@ -311,9 +311,8 @@ class RewardClient:
         pool = self._executor()
         futures = [pool.submit(self._score_chunk, chunk) for chunk in chunks[1:]]
         try:
-            first = self._score_chunk(
-                chunks[0]
-            )  # the calling thread sends one chunk itself: one hand-off less
+            # The calling thread sends one chunk itself: one hand-off less.
+            first = self._score_chunk(chunks[0])
             return [first, *(future.result() for future in futures)]
         finally:
             for future in futures:  # after a failure, chunks not sent yet are dropped

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -152,6 +153,7 @@ def test_materialize_filters_saved_datasets_by_split_domain_and_attack_type(tmp_
     assert list(data.targets) == ["c_replay", "c_all"]
     assert [len(d) for d in data.targets.values()] == [1, 3]
     assert not (tmp_path / "cache").exists()  # saved datasets are read in place
+    assert data.roots == {"synthetic": Path(synthetic_root)}  # what the demo hands `rft annotate`
 
 
 def test_a_selection_matching_nothing_names_itself_and_what_is_there(tmp_path, synthetic_root):

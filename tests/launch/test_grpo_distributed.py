@@ -442,3 +442,42 @@ def test_shipped_deepspeed_config_trains_two_steps_on_the_cpu(
     assert all(trained[n].shape == initial[n].shape for n in initial)  # whole weights, not ZeRO-3 shards
     changed = [n for n in initial if not torch.equal(trained[n], initial[n])]
     assert any("visual" in n for n in changed) and any("lm_head" in n for n in changed), changed
+
+
+# -- 4. LoRA ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_lora_run_trains_the_adapter_and_serves_and_exports_merged_weights(
+    rollout_url: str, protocol_dir: Path, data_cache: Path, tmp_path: Path
+) -> None:
+    """`grpo.use_lora=true`: the adapter trains the language model's projections only, every step pushes the
+    merged weights to the rollout server, and the exported model is a plain merged model."""
+    config = write_config(tmp_path, protocol_dir=protocol_dir, rollout_url=rollout_url, data_cache=data_cache)
+    version = server_version(rollout_url)
+    overrides = [
+        "run.name=lora",
+        "grpo.use_lora=true",
+        "grpo.lora_rank=4",
+        "grpo.learning_rate=1.0e-3",  # LoRA's B starts at zero: a visible merged change after two steps
+        "grpo.max_steps=2",
+    ]
+    run_logged([sys.executable, *launcher(config, *overrides)], tmp_path / "lora.log")
+    out = tmp_path / "runs" / "lora" / "grpo"
+
+    steps = step_logs(out)
+    assert sorted(steps) == [1, 2]
+    assert all(math.isfinite(steps[s]["loss"]) and steps[s]["grad_norm"] > 0 for s in (1, 2)), steps
+    assert [steps[s]["rollout/weights_version"] for s in (1, 2)] == [version + 1, version + 2]
+    # Checkpoints hold the adapter, not a second copy of the model.
+    checkpoint = out / "checkpoints" / "checkpoint-2"
+    assert (checkpoint / "adapter_model.safetensors").is_file()
+    assert not (checkpoint / "model.safetensors").exists()
+
+    trained, initial = parameters(out / "model"), parameters(protocol_dir)
+    assert trained.keys() == initial.keys()  # merged: no lora_A/lora_B, no base_layer
+    changed = {n for n in initial if not torch.equal(trained[n], initial[n])}
+    assert changed, "the merged model equals the base model"
+    projection = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    outside = sorted(n for n in changed if "visual" in n or not any(p in n for p in projection))
+    assert not outside, f"LoRA changed weights outside the language model's projections: {outside[:5]}"

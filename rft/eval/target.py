@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from rft.eval.report import compute_report
 from rft.eval.scoring import FAST_ANSWER_CLASSES, fast_answer_messages, spoof_probabilities
-from rft.models.conversation import END_OF_TURN, VISION_TOKENS, ConversationTokenizer
+from rft.models.conversation import END_OF_TURN, VISION_TOKENS, ConversationTokenizer, find_subsequences
 from rft.parsing.labels import as_label
 from rft.prompts.episodes import first_turn_messages
 from rft.trainers.grpo_batch import single_turn_episode, without_sampled_vision_tokens
@@ -87,12 +87,14 @@ def last_model_turn_start(mask: Sequence[int]) -> int:
     return start
 
 
-def final_answer_prefix(episode: Episode, answer_open: str = ANSWER_OPEN) -> tuple[FinalPrefix, bool]:
+def final_answer_prefix(
+    episode: Episode, tokenizer: ConversationTokenizer, answer_open: str = ANSWER_OPEN
+) -> tuple[FinalPrefix, bool]:
     """Where the episode's final class is written, and whether the answer was forced.
 
     The prefix is the episode's ids before its last model turn (the last run of mask 1) and that turn's text
-    (`episode.turns[-1]`) up to and including its last `answer_open`. The model's own class is never part
-    of it.
+    (`episode.turns[-1]`) up to and including its last `answer_open`, with the images whose placeholders
+    those ids hold. The model's own class is never part of it.
 
     Forced answer: when the last turn holds no `answer_open` (a malformed turn, a tool call past the limit,
     a turn cut by max_tokens before the tag, a full context), the episode gave no final class. Its final
@@ -102,11 +104,14 @@ def final_answer_prefix(episode: Episode, answer_open: str = ANSWER_OPEN) -> tup
     """
     start = last_model_turn_start(episode.mask)
     before = list(episode.token_ids[:start])
+    # An episode stopped for a full context right after a tool ran ends with that tool's image, whose
+    # placeholder comes after the last model turn: it is not part of the prefix.
+    images = list(episode.images[: len(find_subsequences(before, tokenizer.placeholder_ids))])
     text = episode.turns[-1] if episode.turns else ""
     cut = text.rfind(answer_open)
     if cut < 0:
-        return FinalPrefix(before, answer_open, list(episode.images)), True
-    return FinalPrefix(before, text[: cut + len(answer_open)], list(episode.images)), False
+        return FinalPrefix(before, answer_open, images), True
+    return FinalPrefix(before, text[: cut + len(answer_open)], images), False
 
 
 def class_continuations(
@@ -273,7 +278,7 @@ def final_prefixes(
         dataclasses.replace(episode, token_ids=without_sampled_vision_tokens(episode, tokenizer)[0])
         for episode in episodes
     ]
-    pairs = [final_answer_prefix(episode) for episode in cleaned]
+    pairs = [final_answer_prefix(episode, tokenizer) for episode in cleaned]
     return [prefix for prefix, _ in pairs], [forced for _, forced in pairs]
 
 

@@ -8,6 +8,7 @@ the evaluation in two processes under DeepSpeed ZeRO-3 and compares it with one 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -230,7 +231,7 @@ def test_the_prefix_stops_right_after_the_last_answer_tag(policy, answer_turn: s
     episode = scripted_episode(tokenizer, face(1), turns)
     start = last_model_turn_start(episode.mask)
     assert episode.mask[start - 1] == 0 and all(episode.mask[start:])
-    prefix, forced = final_answer_prefix(episode)
+    prefix, forced = final_answer_prefix(episode, tokenizer)
     assert not forced
     assert prefix.ids == episode.token_ids[:start]
     assert prefix.text == answer_turn[: answer_turn.rindex("<answer>")] + "<answer>"
@@ -244,7 +245,7 @@ def test_each_class_is_scored_as_the_model_would_write_it(policy) -> None:
     which decided (and inverted) the scores of trained models."""
     _, _, tokenizer = policy
     episode = scripted_episode(tokenizer, face(1), ONE_TOOL)
-    prefix, _ = final_answer_prefix(episode)
+    prefix, _ = final_answer_prefix(episode, tokenizer)
     shared, (live, spoof) = class_continuations(tokenizer, prefix, TAR_FAS_FINAL_CLASSES)
     assert shared + spoof == prefix.ids + tokenizer.encode(prefix.text + "<Spoof></answer>")
     assert shared + live == prefix.ids + tokenizer.encode(prefix.text + "<Real></answer>")
@@ -256,14 +257,37 @@ def test_each_class_is_scored_as_the_model_would_write_it(policy) -> None:
 def test_an_episode_without_an_answer_is_forced_to_answer(policy, turns: list, stop: str) -> None:
     _, _, tokenizer = policy
     episode = scripted_episode(tokenizer, face(2), turns, stop)
-    prefix, forced = final_answer_prefix(episode)
+    prefix, forced = final_answer_prefix(episode, tokenizer)
     assert forced
     start = last_model_turn_start(episode.mask)
     assert (prefix.ids, prefix.text) == (episode.token_ids[:start], "<answer>")
     # A turn cut by max_tokens right after the tag is not forced: the model opened its answer.
     episode.turns[-1] = "<think>periodic peaks</think><answer>"
-    prefix, forced = final_answer_prefix(episode)
+    prefix, forced = final_answer_prefix(episode, tokenizer)
     assert not forced and prefix.text == "<think>periodic peaks</think><answer>"
+
+
+def test_a_full_context_after_a_tool_call_is_forced_without_the_tools_image(policy) -> None:
+    """The server stops with "context" when the tool's image leaves no room for another turn: the episode
+    ends with that image, after its last model turn. The forced answer replaces the tool-call turn, so the
+    prefix holds the face alone, and the answer is scored (it raised a placeholder/image mismatch before)."""
+    model, _, tokenizer = policy
+    full = scripted_episode(tokenizer, face(5), [(FAST, None), (CALL, "FFTTool"), ("x", None)])
+    cut = len(tokenizer.encode("x")) + 1  # the last model turn and its end of turn
+    episode = scripted_episode(tokenizer, face(5), [(FAST, None), (CALL, "FFTTool")], "context")
+    episode = dataclasses.replace(
+        episode,
+        token_ids=full.token_ids[:-cut],
+        logprobs=full.logprobs[:-cut],
+        mask=full.mask[:-cut],
+        images=full.images,
+    )
+    assert len(episode.images) == 2 and episode.mask[-1] == 0  # it ends with the tool's turn
+    prefix, forced = final_answer_prefix(episode, tokenizer)
+    assert forced and prefix.text == "<answer>"
+    assert prefix.images == episode.images[:1]
+    (score,) = answer_probabilities(model, tokenizer, [prefix])
+    assert 0.0 < score < 1.0
 
 
 def test_a_paper_001_sample_is_scored_after_its_answer_tag(policy) -> None:
@@ -273,7 +297,7 @@ def test_a_paper_001_sample_is_scored_after_its_answer_tag(policy) -> None:
     ids = [*tokenizer.encode(ANSWERED_001), tokenizer.end_of_turn_id]
     completion = CompletionOut(token_ids=ids, logprobs=[0.0] * len(ids), finish_reason="stop", text="")
     episode = single_turn_episode(prompt, completion, face(3), messages, tokenizer)
-    prefix, forced = final_answer_prefix(episode)
+    prefix, forced = final_answer_prefix(episode, tokenizer)
     assert not forced
     assert prefix.ids == prompt
     assert prefix.text == "<thinking>flat print texture</thinking><answer>"
@@ -287,7 +311,7 @@ def test_answer_probability_is_one_full_forward_with_every_image(policy_of, arch
     model, _, tokenizer = policy_of(arch)
     episode = scripted_episode(tokenizer, face(4), ONE_TOOL)
     assert len(episode.images) == 2  # the dataset face and the FFT tool's output
-    prefix, _ = final_answer_prefix(episode)
+    prefix, _ = final_answer_prefix(episode, tokenizer)
     forwards, hook = count_forwards(model)
     try:
         (score,) = answer_probabilities(model, tokenizer, [prefix])
@@ -530,7 +554,7 @@ def test_a_model_that_answers_spoof_is_scored_spoof(protocol_model_dir: Path) ->
     images = [protocol_image(seed) for seed in range(2)]
     assert min(fast_answer_scores(model, tokenizer, images)) > 0.9
     episodes = [scripted_episode(tokenizer, image, ONE_TOOL) for image in images]
-    prefixes = [final_answer_prefix(episode)[0] for episode in episodes]
+    prefixes = [final_answer_prefix(episode, tokenizer)[0] for episode in episodes]
     assert min(answer_probabilities(model, tokenizer, prefixes)) > 0.9
 
 

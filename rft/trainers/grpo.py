@@ -142,7 +142,9 @@ class EpisodeGRPOTrainer(GRPOTrainer):
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=install_chat_template(processing_class, arch),
-            callbacks=callbacks,
+            # The timer goes before the caller's callbacks: a step's time must end before a callback that
+            # runs at its end (the target evaluation) starts.
+            callbacks=[_StepTimer(self), *(callbacks or [])],
             peft_config=peft_config,
         )
         self.conversation = ConversationTokenizer(processing_class, arch)
@@ -163,7 +165,6 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         self._last_synced_step = -1  # as TRL's vLLM sync: the first generation pushes the weights too
         self._pushed_version: int | None = None
         self._seconds: dict[str, float] = defaultdict(float)  # rollout / reward / weight sync, this step
-        self.add_callback(_StepTimer(self))
 
     # -- TRL's generation step, replaced ------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 
 from rft.eval.target import flatten_metrics
 
@@ -30,14 +30,19 @@ class TargetEvaluation(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         # The last step is evaluated by the launcher after training, with the exported policy.
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            should_log = control.should_log
             self.run(state.global_step)
+            # Logging resets `should_log`, which would drop this step's own training entry.
+            control.should_log = should_log
 
     def run(self, step: int) -> dict:
         if self.trainer is None:
             raise RuntimeError("TargetEvaluation.attach(trainer) was not called")
         self.trainer._sync_weights()  # the episode source must sample the policy being evaluated
         results = self.evaluate(self.trainer)
-        self.trainer.log(flatten_metrics(results))
+        # transformers' own `log`: TRL's would also flush the training metrics gathered since the last
+        # logging step into this entry, leaving the step's own entry without them.
+        Trainer.log(self.trainer, flatten_metrics(results))
         if self.trainer.accelerator.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             target = self.out_dir / f"eval_step_{step:06d}.json"

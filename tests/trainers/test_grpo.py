@@ -32,6 +32,7 @@ from rft.rewards import trl as trl_rewards
 from rft.trainers.episode_logprobs import episode_logprobs
 from rft.trainers.grpo import EpisodeGRPOTrainer, UnsupportedSetting
 from rft.trainers.grpo_batch import collate_episodes, episode_tensors, model_token_ids, single_turn_episode
+from rft.trainers.grpo_eval import TargetEvaluation
 from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
 from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_recipes import PAPER_RECIPES, grpo_arguments, rft_fas_messages
@@ -133,7 +134,9 @@ def arguments(tmp_path: Path, **overrides) -> GRPOConfig:
     return GRPOConfig(**settings)
 
 
-def scripted_trainer(model_dir: Path, tmp_path: Path, **overrides) -> EpisodeGRPOTrainer:
+def scripted_trainer(
+    model_dir: Path, tmp_path: Path, callbacks: list | None = None, **overrides
+) -> EpisodeGRPOTrainer:
     model, processor = load_policy(model_dir)
     source = ScriptedEpisodes(model, ConversationTokenizer(processor, detect_arch(model_dir)))
     dataset = Dataset.from_dict({"image": [face(1)], "label": ["spoof"]})
@@ -144,6 +147,7 @@ def scripted_trainer(model_dir: Path, tmp_path: Path, **overrides) -> EpisodeGRP
         processing_class=processor,
         episode_source=source,
         method="dt_grpo",
+        callbacks=callbacks,
     )
 
 
@@ -414,6 +418,35 @@ def test_kl_to_the_reference_when_beta_is_set(qwen_dir: Path, tmp_path: Path) ->
     trainer.current_gradient_accumulation_steps = 1
     trainer.compute_loss(trainer.model, batch).backward()
     assert trainer._metrics["train"]["kl"] == [pytest.approx(0.0, abs=1e-6)]
+
+
+def test_a_target_evaluation_mid_run_leaves_the_steps_timing_and_metrics_alone(
+    qwen_dir: Path, tmp_path: Path
+) -> None:
+    """An evaluation at the end of step 1 starts after that step's time is recorded and logs an entry of its
+    own; step 1 still logs its entry, with its rewards (TRL's `log` flushed them into the evaluation's entry,
+    and any `log` call reset the step's `should_log`)."""
+    update_times_seen: list[list[float]] = []
+
+    def evaluate(trainer: EpisodeGRPOTrainer) -> dict:
+        update_times_seen.append(list(trainer._metrics["train"]["time/update_s"]))
+        return {"street": {"fast": {"overall": {"hter": 0.25, "auc": 0.75}}}}
+
+    evaluation = TargetEvaluation(evaluate=evaluate, every=1, out_dir=tmp_path / "eval")
+    trainer = scripted_trainer(qwen_dir, tmp_path, callbacks=[evaluation], max_steps=2)
+    evaluation.attach(trainer)
+    trainer.train()
+
+    assert len(update_times_seen) == 1 and len(update_times_seen[0]) == 1  # step 1 was timed already
+    history = trainer.state.log_history
+    steps = [entry for entry in history if "loss" in entry]
+    assert [entry["step"] for entry in steps] == [1, 2]
+    for entry in steps:
+        assert "reward" in entry and "time/update_s" in entry and "rewards/r_fast/mean" in entry, entry
+    (target,) = [entry for entry in history if "target/street/fast/hter" in entry]
+    assert target["step"] == 1 and target["target/street/fast/auc"] == 0.75
+    assert not any(key.startswith(("reward", "time/")) for key in target), target
+    assert (tmp_path / "eval" / "eval_step_000001.json").is_file()
 
 
 def test_reward_service_and_trl_reward_functions_agree(qwen_dir: Path, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ Paper 003's whole pipeline at toy scale on the synthetic cross-domain benchmark,
 Each evaluation prints HTER and AUC per target domain for the fast answer (first turn) and the final answer
 (after greedy tool calls), both scored by P(Spoof) over the Real/Spoof answer tokens (paper 003).
 Outputs go to run.output_dir/run.name/: metrics.json (every stage), annotated/, sft_stage1/, sft_stage2/,
-grpo/. On GPUs the stages are `launch/sft.py --stage 1|2` and `accelerate launch launch/grpo.py`.
+grpo/; a rerun replaces the stages of the earlier one (the annotation is reused). On GPUs the stages are
+`launch/sft.py --stage 1|2` and `accelerate launch launch/grpo.py`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def sft_stage(config: ExperimentConfig, stage: int, data_dir: Path) -> Path:
     staged = config.model_copy(
         update={"sft": config.sft.model_copy(update={"stage": stage, "data_dir": data_dir})}
     )
-    return sft_launcher.run(staged)
+    return sft_launcher.run(staged, overwrite=True)  # a rerun of the demo starts it afresh
 
 
 def run(config: ExperimentConfig) -> dict[str, dict]:
@@ -138,7 +139,7 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
             config.run_dir / "sft_stage2" / "model", config, splits, source
         )
         report(results)
-        results["after GRPO"] = grpo_launcher.run(config, source=source)
+        results["after GRPO"] = grpo_launcher.run(config, source=source, overwrite=True)
         report(results)
     finally:
         source.close()

@@ -7,7 +7,8 @@ rollout_server`, token in $RFT_ROLLOUT_TOKEN) or, with rollout.mode=inprocess, f
 rewards from reward_service.url. Writes under run.output_dir/run.name/grpo/: checkpoints/ (every
 grpo.save_steps; --resume continues from the newest), tensorboard/, rollouts/ (every episode with its
 images and rewards), eval/ (target-domain metrics every eval.steps and at the end), metrics.json and
-model/ (a plain Hugging Face folder). docs/TRAINING.md has the details.
+model/ (a plain Hugging Face folder). A fresh start over an earlier run's outputs is refused: continue it
+with --resume or replace it with --overwrite. docs/TRAINING.md has the details.
 
 examples:
   accelerate launch --config_file deploy/accelerate/zero3_8gpu.yaml launch/grpo.py --config cefa_to_hqwmca
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,8 @@ from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved
 from rft.trainers.checkpoints import ResumeError
 
 
-def parse(argv: list[str] | None) -> tuple[ExperimentConfig, str | None]:
-    """The validated config and the --resume request (None, "latest" or a checkpoint folder)."""
+def parse(argv: list[str] | None) -> tuple[ExperimentConfig, str | None, bool]:
+    """The validated config, the --resume request (None, "latest" or a checkpoint folder) and --overwrite."""
     head, _, tail = __doc__.partition("\n\n")
     parser = argparse.ArgumentParser(
         description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -42,9 +44,13 @@ def parse(argv: list[str] | None) -> tuple[ExperimentConfig, str | None]:
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true", help="continue from the newest GRPO checkpoint")
     resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from this checkpoint folder")
+    resume.add_argument(
+        "--overwrite", action="store_true", help="start afresh, deleting an earlier run's grpo/ outputs"
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. grpo.max_steps=50")
     args = parser.parse_args(argv)
-    return load_config(args.config, args.overrides), "latest" if args.resume else args.resume_from
+    resume = "latest" if args.resume else args.resume_from
+    return load_config(args.config, args.overrides), resume, args.overwrite
 
 
 def seed_everything(seed: int) -> None:
@@ -57,15 +63,18 @@ def grpo_dir(config: ExperimentConfig) -> Path:
     return config.run_dir / "grpo"
 
 
-def run(config: ExperimentConfig, resume: str | None = None, source: Any = None) -> dict:
+def run(
+    config: ExperimentConfig, resume: str | None = None, source: Any = None, overwrite: bool = False
+) -> dict:
     """Train, evaluate on the target domains, export; returns the final evaluation. `source` reuses an
-    episode source the caller built (the demo's); otherwise one is built from the rollout section."""
+    episode source the caller built (the demo's); otherwise one is built from the rollout section.
+    `overwrite` deletes an earlier run's outputs first (a fresh start over them is refused otherwise)."""
     from accelerate import PartialState
 
     from rft.data.prepare import prepare_protocol
     from rft.eval.target import evaluate_targets
     from rft.models.loading import detect_arch, load_policy, resolve_model_dir
-    from rft.trainers.checkpoints import export_model, policy_dir, resume_checkpoint
+    from rft.trainers.checkpoints import check_fresh_start, export_model, policy_dir, resume_checkpoint
     from rft.trainers.grpo_eval import TargetEvaluation
     from rft.trainers.grpo_setup import (
         build_grpo_trainer,
@@ -83,11 +92,16 @@ def run(config: ExperimentConfig, resume: str | None = None, source: Any = None)
     # Everything a config can get wrong is checked before data is generated or a model loaded.
     reward_coefficients(grpo.method, grpo.coefficients)
     resume_from = resume_checkpoint(resume, out / "checkpoints")
+    clear_earlier_run = check_fresh_start(out, resume=resume, overwrite=overwrite)
     if source is None and state.is_main_process:
         check_rollout_settings(config.rollout)
     stage_model = (
         None if grpo.init_from == "model" else policy_dir(init_from=grpo.init_from, run_dir=config.run_dir)
     )
+    if clear_earlier_run and state.is_main_process:
+        print(f"--overwrite: deleting the earlier run in {out}")
+        shutil.rmtree(out)
+    state.wait_for_everyone()
     with state.main_process_first():  # one process generates or imports the data, the others reuse it
         data, synth = config.data, config.data.synthetic
         splits = prepare_protocol(
@@ -181,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     from rft.trainers.checkpoints import RunSetupError
 
     try:
-        config, resume = parse(argv)
-        results = run(config, resume)
+        config, resume, overwrite = parse(argv)
+        results = run(config, resume, overwrite=overwrite)
     except (ConfigError, ResumeError, RunSetupError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

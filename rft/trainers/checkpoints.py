@@ -189,6 +189,33 @@ class RunSetupError(ValueError):
     """Something a run needs is missing or inconsistent, said in one line with the fix."""
 
 
+def earlier_run_outputs(out_dir: Path) -> list[str]:
+    """What an earlier run left in a stage's folder (checkpoints, events, records, model), its config aside."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    return sorted(path.name for path in out_dir.iterdir() if path.name != "config.yaml")
+
+
+def check_fresh_start(out_dir: Path, *, resume: str | None, overwrite: bool) -> bool:
+    """Whether a run starting in `out_dir` must first remove an earlier run's outputs (`overwrite`).
+
+    A fresh start over an earlier run is refused in one line: its checkpoints would be rotated by step
+    number with the new ones (a later --resume could continue the old run) and its TensorBoard curves would
+    mix with the new run's."""
+    if resume is not None:
+        return False
+    left = earlier_run_outputs(out_dir)
+    if not left:
+        return False
+    if overwrite:
+        return True
+    raise RunSetupError(
+        f"{out_dir} holds an earlier run ({', '.join(left)}); continue it with --resume, replace it with "
+        "--overwrite, or choose another run.name"
+    )
+
+
 def policy_dir(*, init_from: str, run_dir: Path) -> Path:
     """The run's SFT stage export a later stage starts from (`init_from` sft_stage1 or sft_stage2), refused in
     one line when that stage has not been run."""

@@ -65,6 +65,19 @@ def test_bad_input_fails_in_one_line_before_any_model_or_data(tmp_path, capsys, 
     assert not (tmp_path / "data").exists()
 
 
+def test_a_fresh_start_over_an_earlier_run_is_refused(tmp_path, capsys):
+    """Its checkpoints would be rotated with the new run's, and a later --resume could continue the old run."""
+    earlier = tmp_path / "runs" / "g" / "grpo" / "checkpoints" / "checkpoint-200"
+    earlier.mkdir(parents=True)
+    argv = ["--config", str(write_config(tmp_path)), "grpo.init_from=model", "rollout.mode=inprocess"]
+    assert grpo_launcher().main(argv) == 2
+    error = capsys.readouterr().err
+    assert "holds an earlier run (checkpoints)" in error and "--resume" in error and "--overwrite" in error
+    assert error.count("\n") == 1
+    assert earlier.is_dir()
+    assert not (tmp_path / "models").exists() and not (tmp_path / "data").exists()
+
+
 def test_report_lines_name_stage_domain_and_answer():
     results = {
         "street": {

@@ -107,6 +107,13 @@ def test_stage_one_resume_and_stage_two_write_loadable_models(tmp_path, model_ca
     model, _ = load_policy(stage1 / "model")
     assert not any("lora" in name for name, _ in model.named_parameters())  # merged, not an adapter
 
+    # A fresh start over the finished run is refused in one line and leaves it as it was.
+    capsys.readouterr()
+    assert sft_launcher.main(["--config", str(config), "--stage", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "--resume" in error and "--overwrite" in error and error.count("\n") == 1
+    assert (stage1 / "checkpoints" / "checkpoint-2").is_dir() and (stage1 / "model").is_dir()
+
     # A crash after checkpoint-1: its later checkpoint and outputs never happened.
     shutil.rmtree(stage1 / "checkpoints" / "checkpoint-2")
     shutil.rmtree(stage1 / "model")
@@ -128,6 +135,12 @@ def test_stage_one_resume_and_stage_two_write_loadable_models(tmp_path, model_ca
     stage1_weights = dict(load_policy(stage1 / "model")[0].named_parameters())
     moved = [n for n, p in stage2_model.named_parameters() if not torch.equal(p, stage1_weights[n])]
     assert any("language_model" in name for name in moved)
+
+    # --overwrite starts stage 1 afresh: the earlier run's files are gone, the losses are a fresh run's.
+    (stage1 / "tensorboard" / "left-by-the-earlier-run").write_text("x")
+    assert sft_launcher.main(["--config", str(config), "--stage", "1", "--overwrite"]) == 0
+    assert not (stage1 / "tensorboard" / "left-by-the-earlier-run").exists()
+    assert step_losses(stage1) == pytest.approx(uninterrupted, abs=1e-5)
 
 
 @pytest.mark.parametrize(

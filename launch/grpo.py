@@ -76,6 +76,7 @@ def run(
     from rft.models.loading import detect_arch, load_policy, resolve_model_dir
     from rft.trainers.checkpoints import check_fresh_start, export_model, policy_dir, resume_checkpoint
     from rft.trainers.grpo_eval import TargetEvaluation
+    from rft.trainers.grpo_recipes import accumulation_steps
     from rft.trainers.grpo_setup import (
         build_grpo_trainer,
         check_rollout_settings,
@@ -91,6 +92,12 @@ def run(
     state = PartialState(cpu=not torch.cuda.is_available())
     # Everything a config can get wrong is checked before data is generated or a model loaded.
     reward_coefficients(grpo.method, grpo.coefficients)
+    accumulation = accumulation_steps(
+        generation_batch_size=grpo.generation_batch_size,
+        per_device_train_batch_size=grpo.per_device_train_batch_size,
+        gradient_accumulation_steps=grpo.gradient_accumulation_steps,
+        num_processes=state.num_processes,
+    )
     resume_from = resume_checkpoint(resume, out / "checkpoints")
     clear_earlier_run = check_fresh_start(out, resume=resume, overwrite=overwrite)
     if source is None and state.is_main_process:
@@ -125,7 +132,9 @@ def run(
         save_resolved_config(config, out)
     seed_everything(config.run.seed)
     # The arguments come first: under a ZeRO-3 accelerate config they switch on partitioned loading.
-    args = training_arguments(grpo, output_dir=out / "checkpoints", seed=config.run.seed)
+    args = training_arguments(
+        grpo, output_dir=out / "checkpoints", seed=config.run.seed, gradient_accumulation_steps=accumulation
+    )
     model, processor = load_policy(model_dir, config.model.dtype)
     if source is None and state.is_main_process:
         source = episode_source(

@@ -107,7 +107,12 @@ class GRPOConfig(Section):
         16, ge=1, description="Completions per rollout batch; must be a multiple of num_generations."
     )
     per_device_train_batch_size: int = Field(8, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_accumulation_steps: int | None = Field(
+        None,
+        ge=1,
+        description="null derives it: generation_batch_size / (per_device_train_batch_size x processes), one "
+        "optimizer step per generation batch (on-policy, Eq. 9); a value must equal that.",
+    )
     learning_rate: float = Field(1e-6, gt=0)
     lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -148,11 +153,13 @@ class GRPOConfig(Section):
                 f"num_generations ({self.num_generations}); set grpo.generation_batch_size to a multiple "
                 f"of {self.num_generations}"
             )
+        # The number of processes is known at launch, where `rft.trainers.grpo_setup.accumulation_steps`
+        # checks the whole shape; this is the part a single process needs.
         if self.generation_batch_size % self.per_device_train_batch_size:
             raise ValueError(
                 f"generation_batch_size ({self.generation_batch_size}) must be divisible by "
-                f"per_device_train_batch_size ({self.per_device_train_batch_size}) times the number of "
-                "processes; change one of grpo.generation_batch_size or grpo.per_device_train_batch_size"
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}); change one of "
+                "grpo.generation_batch_size or grpo.per_device_train_batch_size"
             )
         if not math.isfinite(self.learning_rate):
             raise ValueError("learning_rate must be a finite number")

@@ -22,6 +22,7 @@ from typing import Any
 
 from trl import GRPOConfig
 
+from rft.config import ConfigError
 from rft.prompts.episodes import IMAGE_PART, Message, text_part
 from rft.trainers.grpo_rewards import Method
 
@@ -76,6 +77,34 @@ PAPER_RECIPES: dict[str, GrpoRecipe] = {
 PAPER_RECIPES["st_grpo"] = dataclasses.replace(PAPER_RECIPES["dt_grpo"], method="st_grpo")
 
 
+def accumulation_steps(
+    *,
+    generation_batch_size: int,
+    per_device_train_batch_size: int,
+    gradient_accumulation_steps: int | None,
+    num_processes: int,
+) -> int:
+    """Micro-batches per optimizer step such that each step trains on exactly one generation batch (the
+    on-policy update of Eq. 9, and one rollout record per step). `gradient_accumulation_steps` None derives
+    it; a given value must agree. Raises ConfigError naming the keys to change."""
+    global_batch = per_device_train_batch_size * num_processes
+    if generation_batch_size % global_batch:
+        raise ConfigError(
+            f"grpo.generation_batch_size ({generation_batch_size}) must split into micro-batches of "
+            f"grpo.per_device_train_batch_size ({per_device_train_batch_size}) on each of {num_processes} "
+            f"process(es); make it a multiple of {global_batch} or lower per_device_train_batch_size"
+        )
+    derived = generation_batch_size // global_batch
+    if gradient_accumulation_steps not in (None, derived):
+        raise ConfigError(
+            f"grpo.gradient_accumulation_steps ({gradient_accumulation_steps}) x per_device_train_batch_size "
+            f"({per_device_train_batch_size}) x {num_processes} process(es) is not generation_batch_size "
+            f"({generation_batch_size}): each optimizer step must train on one generation batch; set it to "
+            f"{derived} or null"
+        )
+    return derived
+
+
 def grpo_arguments(
     recipe: GrpoRecipe,
     *,
@@ -87,13 +116,12 @@ def grpo_arguments(
     """TRL arguments for `recipe`: one optimizer step per `completions_per_step` completions, accumulated over
     micro-batches of `per_device_train_batch_size` on each of `num_processes` processes, all sampled at once
     (one generation batch per step, so the update is on-policy as in Eq. 9)."""
-    global_batch = per_device_train_batch_size * num_processes
-    if recipe.completions_per_step % global_batch:
-        raise ValueError(
-            f"{recipe.completions_per_step} completions per step do not split into micro-batches of "
-            f"{per_device_train_batch_size} on {num_processes} process(es)"
-        )
-    accumulation = recipe.completions_per_step // global_batch
+    accumulation = accumulation_steps(
+        generation_batch_size=recipe.completions_per_step,
+        per_device_train_batch_size=per_device_train_batch_size,
+        gradient_accumulation_steps=None,
+        num_processes=num_processes,
+    )
     settings: dict[str, Any] = {
         "output_dir": str(output_dir),
         "num_generations": recipe.num_generations,

@@ -53,9 +53,11 @@ def training_arguments(
     *,
     output_dir: Path,
     seed: int,
+    gradient_accumulation_steps: int,
     deepspeed: str | None = None,
 ) -> trl.GRPOConfig:
-    """TRL's GRPOConfig from the project's `grpo` section (docs/TRAINING.md lists what each maps to)."""
+    """TRL's GRPOConfig from the project's `grpo` section (docs/TRAINING.md lists what each maps to);
+    `gradient_accumulation_steps` from `accumulation_steps`."""
     report_to = "none" if grpo.report_to in ("tensorboard", "none") else grpo.report_to
     return trl.GRPOConfig(
         output_dir=str(output_dir),
@@ -64,7 +66,7 @@ def training_arguments(
         num_generations=grpo.num_generations,
         generation_batch_size=grpo.generation_batch_size,
         per_device_train_batch_size=grpo.per_device_train_batch_size,
-        gradient_accumulation_steps=grpo.gradient_accumulation_steps,
+        gradient_accumulation_steps=gradient_accumulation_steps,
         learning_rate=grpo.learning_rate,
         lr_scheduler_type=grpo.lr_scheduler_type,
         warmup_steps=grpo.warmup_steps,

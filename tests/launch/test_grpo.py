@@ -54,6 +54,14 @@ def write_config(tmp_path: Path, **grpo) -> Path:
             "data.roots.cefa",
         ),
         (["grpo.init_from=model", "grpo.generation_batch_size=3"], "generation_batch_size (3)"),
+        (
+            [
+                "grpo.init_from=model",
+                "grpo.per_device_train_batch_size=2",
+                "grpo.gradient_accumulation_steps=1",
+            ],
+            "set it to 2 or null",
+        ),
     ],
 )
 def test_bad_input_fails_in_one_line_before_any_model_or_data(tmp_path, capsys, arguments, named):

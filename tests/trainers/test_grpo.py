@@ -25,6 +25,7 @@ from datasets import Dataset
 from PIL import Image
 from trl import GRPOConfig
 
+from rft.config import ConfigError
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
 from rft.prompts.episodes import first_turn_messages
@@ -35,7 +36,7 @@ from rft.trainers.grpo_batch import collate_episodes, episode_tensors, model_tok
 from rft.trainers.grpo_eval import TargetEvaluation
 from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
 from rft.trainers.grpo_metrics import episode_metrics, summarize
-from rft.trainers.grpo_recipes import PAPER_RECIPES, grpo_arguments, rft_fas_messages
+from rft.trainers.grpo_recipes import PAPER_RECIPES, accumulation_steps, grpo_arguments, rft_fas_messages
 from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
 from rft.trainers.grpo_weights import full_weights
 from rollout_server.api import CompletionOut
@@ -302,6 +303,35 @@ def test_episode_metrics_count_tools_per_episode() -> None:
     assert metrics["tools/failure_frequency"] == 0.5
     assert metrics["episodes/turns/mean"] == 2.0
     assert metrics["episodes/stop/max_tokens"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("generation", "per_device", "given", "processes", "expected"),
+    [
+        (512, 8, None, 8, 8),  # paper 003 on 8 GPUs
+        (512, 8, None, 1, 64),  # the same recipe on one GPU: derived, still one batch per step
+        (6, 3, None, 2, 1),  # paper 001's batch of 6 on 2 GPUs
+        (6, 6, None, 2, "micro-batches of grpo.per_device_train_batch_size \\(6\\) on each of 2"),
+        (16, 8, 1, 1, "set it to 2 or null"),  # two optimizer steps per generation batch: off-policy
+        (16, 4, 2, 1, "set it to 4 or null"),  # two generation batches per optimizer step
+    ],
+)
+def test_one_optimizer_step_trains_on_one_generation_batch(
+    generation, per_device, given, processes, expected
+):
+    def derive() -> int:
+        return accumulation_steps(
+            generation_batch_size=generation,
+            per_device_train_batch_size=per_device,
+            gradient_accumulation_steps=given,
+            num_processes=processes,
+        )
+
+    if isinstance(expected, int):
+        assert derive() == expected
+    else:
+        with pytest.raises(ConfigError, match=expected):
+            derive()
 
 
 def test_paper_recipes() -> None:

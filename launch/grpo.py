@@ -178,9 +178,12 @@ def run(
     )
     evaluation.attach(trainer)
     trainer.train(resume_from_checkpoint=resume_from)
-    final = evaluation.run(trainer.state.global_step)
+    # Exported before the final evaluation, so that an evaluation that fails does not cost the trained model.
     export_model(trainer, base_model_dir=model_dir, out_dir=out / "model", dtype=config.model.dtype)
     if state.is_main_process:
+        (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
+    final = evaluation.run(trainer.state.global_step)
+    if state.is_main_process:  # the log again, now with the final evaluation's entry
         (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
         (out / "metrics.json").write_text(json.dumps(final, indent=2))
     return final

@@ -272,6 +272,19 @@ class ExperimentConfig(Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
+    @model_validator(mode="after")
+    def _sections_agree(self) -> ExperimentConfig:
+        if self.grpo.method == "rft_fas" and not self.eval.final_answer:
+            raise ValueError(
+                "eval.final_answer is false but grpo.method rft_fas (paper 001) has no fast answer, so nothing "
+                "would be evaluated; set eval.final_answer: true"
+            )
+        if self.rollout.mode == "server" and not self.rollout.urls:
+            raise ValueError(
+                "rollout.urls is empty in server mode; give a rollout server URL or use mode inprocess"
+            )
+        return self
+
     @property
     def run_dir(self) -> Path:
         return self.run.output_dir / self.run.name

@@ -69,6 +69,18 @@ def test_batch_not_divisible_by_group_names_key_and_fix(tmp_path):
     assert "multiple of 4" in message
 
 
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["grpo.method=rft_fas", "grpo.coefficients={}", "eval.final_answer=false"], "eval.final_answer"),
+        (["rollout.mode=server", "rollout.urls=[]"], "rollout.urls is empty"),
+    ],
+)
+def test_sections_that_contradict_each_other_are_refused(tmp_path, overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        load_config(write(tmp_path, VALID), overrides)
+
+
 def test_model_needs_exactly_one_source():
     with pytest.raises(ConfigError, match=r"model.path.*model.tiny_preset"):
         validate_config({**VALID, "model": {"tiny_preset": "tiny", "path": "/x"}})

@@ -28,7 +28,7 @@ class TargetEvaluation(TrainerCallback):
         self.trainer = trainer
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-        # The last step is evaluated by the launcher after training, with the exported policy.
+        # The last step is evaluated by the launcher after training, once the policy is exported.
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
             should_log = control.should_log
             self.run(state.global_step)

@@ -127,6 +127,7 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
         max_tool_calls=config.grpo.max_tool_calls,
         image_size=data.image_size,
         seed=config.run.seed,
+        gpu_memory_utilization=config.rollout.gpu_memory_utilization,
     )
     results: dict[str, dict] = {}
     try:

@@ -19,12 +19,16 @@ from transformers import AutoProcessor
 from reward_service.client import connect
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, install_chat_template
+from rft.models.vllm_engine import on_cpu_host
 from rollout_server.api import SampleGroup, SampleResponse, Sampling, completion_out
 from rollout_server.episodes import Episode, EpisodeRunner
 from rollout_server.sampling import VLLMSampler
 from rollout_server.weights import weights_payload
 
 T = TypeVar("T")
+# vLLM's share of GPU memory when it runs beside the trainer on the same GPU (TRL's colocate default); vLLM's
+# own default, 0.9, would leave the trainer too little.
+SHARED_GPU_MEMORY_SHARE = 0.3
 
 
 class InProcessRollouts:
@@ -47,7 +51,8 @@ class InProcessRollouts:
             max_model_len=max_model_len,
             max_images_per_prompt=max_tool_calls + 1,
             seed=seed,
-            gpu_memory_utilization=gpu_memory_utilization,
+            gpu_memory_utilization=gpu_memory_utilization
+            or (None if on_cpu_host() else SHARED_GPU_MEMORY_SHARE),
         )
         self.runner = EpisodeRunner(
             self.sampler,

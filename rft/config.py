@@ -9,13 +9,13 @@ message is one line naming the key and the fix.
 from __future__ import annotations
 
 import difflib
-import math
+import importlib.util
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -25,9 +25,10 @@ class ConfigError(ValueError):
 
 
 class Section(BaseModel):
-    """Base for every YAML section: unknown keys are errors, values are checked on assignment."""
+    """Base for every YAML section: unknown keys are errors, values are checked on assignment, and no number
+    may be NaN or infinite (YAML's .nan and .inf would pass every range check and poison a run)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class RunConfig(Section):
@@ -141,6 +142,14 @@ class GRPOConfig(Section):
     report_to: Literal["tensorboard", "wandb", "mlflow", "none"] = Field(
         "tensorboard", description="Tracker for the step metrics (wandb/mlflow when installed)."
     )
+
+    @field_validator("report_to")
+    @classmethod
+    def _tracker_installed(cls, value: str) -> str:
+        if value in ("wandb", "mlflow") and importlib.util.find_spec(value) is None:
+            raise ValueError(f"{value} is not installed; `pip install {value}` or use tensorboard")
+        return value
+
     record_rollouts: bool = Field(
         True, description="Write every step's episodes (text, tool calls, images) under grpo/rollouts/."
     )
@@ -161,8 +170,6 @@ class GRPOConfig(Section):
                 f"per_device_train_batch_size ({self.per_device_train_batch_size}); change one of "
                 "grpo.generation_batch_size or grpo.per_device_train_batch_size"
             )
-        if not math.isfinite(self.learning_rate):
-            raise ValueError("learning_rate must be a finite number")
         return self
 
 
@@ -183,7 +190,13 @@ class RolloutConfig(Section):
     prompts_per_request: int = Field(4, ge=1, description="Images per request, spread over the servers.")
     request_timeout_s: float = Field(600.0, gt=0)
     max_model_len: int = Field(4096, ge=256, description="In-process vLLM context length.")
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="In-process vLLM on a GPU.")
+    gpu_memory_utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="In-process vLLM's share of GPU memory; null is 0.3 on a GPU (the trainer shares it, as in "
+        "TRL's colocate mode) and vLLM's KV-cache default on the CPU.",
+    )
 
 
 class RewardServiceConfig(Section):
@@ -241,9 +254,7 @@ class SFTConfig(Section):
     deepspeed: Path | None = Field(None, description="DeepSpeed JSON config (or use accelerate launch).")
 
     @model_validator(mode="after")
-    def _finite_and_targeted(self) -> SFTConfig:
-        if not math.isfinite(self.learning_rate):
-            raise ValueError("learning_rate must be a finite number")
+    def _targeted(self) -> SFTConfig:
         if not self.lora_target_modules:
             raise ValueError("lora_target_modules is empty; give a regex or a list of module names")
         return self

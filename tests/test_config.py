@@ -1,5 +1,6 @@
 """Typed configs: bare names resolve, overrides apply, and bad configs fail with the key named."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,32 @@ def test_batch_not_divisible_by_group_names_key_and_fix(tmp_path):
 def test_sections_that_contradict_each_other_are_refused(tmp_path, overrides, named):
     with pytest.raises(ConfigError, match=named):
         load_config(write(tmp_path, VALID), overrides)
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        (
+            "grpo.coefficients.beta_fast=.nan",
+            "'grpo.coefficients.beta_fast': Input should be a finite number",
+        ),
+        ("grpo.epsilon=.inf", "'grpo.epsilon': Input should be a finite number"),
+        ("sft.learning_rate=.nan", "'sft.learning_rate': Input should be a finite number"),
+    ],
+)
+def test_nan_and_infinite_numbers_are_refused_by_key(tmp_path, override, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(write(tmp_path, VALID), [override])
+
+
+def test_a_tracker_that_is_not_installed_is_refused(tmp_path):
+    import importlib.util
+
+    missing = [name for name in ("wandb", "mlflow") if importlib.util.find_spec(name) is None]
+    if not missing:
+        pytest.skip("wandb and mlflow are both installed here")
+    with pytest.raises(ConfigError, match=f"{missing[0]} is not installed"):
+        load_config(write(tmp_path, VALID), [f"grpo.report_to={missing[0]}"])
 
 
 def test_model_needs_exactly_one_source():

@@ -144,6 +144,7 @@ def run(
             image_size=data.image_size,
             reward_service=config.reward_service.url,
             seed=config.run.seed,
+            tool_episodes=grpo.method != "rft_fas",  # paper 001 samples single turns, without tools
         )
 
     def evaluate(trainer: Any) -> dict:

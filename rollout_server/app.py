@@ -135,7 +135,13 @@ def create_app(build_state: Any) -> FastAPI:
     async def readyz() -> Response:
         if state.runner is None:
             return _error(503, state.startup_error or "engine starting")
-        return JSONResponse({"ready": True, "weights_version": state.weights_version})
+        return JSONResponse(
+            {
+                "ready": True,
+                "weights_version": state.weights_version,
+                "max_tool_calls": state.runner.max_tool_calls,
+            }
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -56,15 +56,20 @@ class RolloutClient:
         self._next = 0
 
     # -- readiness -------------------------------------------------------------------------------------
-    def wait_ready(self, timeout_s: float = 600.0) -> None:
+    def wait_ready(self, timeout_s: float = 600.0) -> dict[str, dict]:
+        """Wait until every worker answers /readyz; returns each worker's answer (weights version, tool-call
+        limit) by URL."""
         deadline = time.monotonic() + timeout_s
         pending = set(self.urls)
+        answers: dict[str, dict] = {}
         while pending:
             for url in list(pending):
                 try:
-                    if requests.get(url + "/readyz", timeout=5).status_code == 200:
+                    reply = requests.get(url + "/readyz", timeout=5)
+                    if reply.status_code == 200:
+                        answers[url] = reply.json()
                         pending.discard(url)
-                except requests.RequestException:
+                except (requests.RequestException, ValueError):
                     pass
             if pending and time.monotonic() > deadline:
                 raise RolloutServerError(
@@ -72,6 +77,7 @@ class RolloutClient:
                 )
             if pending:
                 time.sleep(1.0)
+        return answers
 
     # -- sampling --------------------------------------------------------------------------------------
     def samples(

@@ -138,9 +138,10 @@ def episode_source(
     image_size: int,
     reward_service: str,
     seed: int,
+    tool_episodes: bool = True,
 ) -> EpisodeSource:
-    """The rollout servers (server mode; waits until they are ready) or vLLM in this process. Build it on
-    the main process only."""
+    """The rollout servers (server mode; waits until they are ready and checks that they stop episodes at
+    `max_tool_calls` when `tool_episodes`) or vLLM in this process. Build it on the main process only."""
     if rollout.mode == "inprocess":
         from rollout_server.inprocess import InProcessRollouts
 
@@ -162,8 +163,23 @@ def episode_source(
         timeout_s=rollout.request_timeout_s,
         prompts_per_request=rollout.prompts_per_request,
     )
-    client.wait_ready(timeout_s=rollout.request_timeout_s)
+    ready = client.wait_ready(timeout_s=rollout.request_timeout_s)
+    if tool_episodes:
+        check_tool_limit(ready, max_tool_calls)
     return client
+
+
+def check_tool_limit(ready: dict[str, dict], max_tool_calls: int) -> None:
+    """The servers stop an episode at their own --max-tool-calls while the rewards count calls against
+    grpo.max_tool_calls: refuse a run where the two differ."""
+    for url, answer in ready.items():
+        served = answer.get("max_tool_calls")
+        if served is not None and served != max_tool_calls:
+            raise RunSetupError(
+                f"rollout server {url} runs --max-tool-calls {served} but grpo.max_tool_calls is "
+                f"{max_tool_calls}; restart it with --max-tool-calls {max_tool_calls} or set "
+                f"grpo.max_tool_calls: {served}"
+            )
 
 
 def build_grpo_trainer(

@@ -109,6 +109,19 @@ def test_trainer_recomputes_the_servers_logprobs(episodes, policy) -> None:
     assert mean_difference < 0.02, mean_difference
 
 
+def test_readiness_reports_the_tool_call_limit_the_trainer_checks(
+    client: RolloutClient, rollout_url: str
+) -> None:
+    from rft.trainers.checkpoints import RunSetupError
+    from rft.trainers.grpo_setup import check_tool_limit
+
+    ready = client.wait_ready(timeout_s=60)
+    assert ready[rollout_url]["max_tool_calls"] == 3  # the server's default, paper 003's limit
+    check_tool_limit(ready, 3)
+    with pytest.raises(RunSetupError, match=r"runs --max-tool-calls 3 but grpo\.max_tool_calls is 1"):
+        check_tool_limit(ready, 1)
+
+
 def test_state_changing_endpoints_refuse_requests_without_the_token(rollout_url: str) -> None:
     for headers in ({}, {"authorization": "Bearer wrong"}):
         reply = requests.post(rollout_url + "/v1/weights", data=b"\x00", headers=headers, timeout=30)

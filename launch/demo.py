@@ -43,14 +43,27 @@ def parse(argv: list[str] | None) -> ExperimentConfig:
     config = load_config(args.config, args.overrides)
     if config.model.tiny_preset is None and config.model.path is None:
         raise ConfigError("the demo needs model.tiny_preset or model.path")
+    check_demo_protocol(config.data.protocol)
     return config
+
+
+def check_demo_protocol(name: str) -> None:
+    """The demo's templated annotation reads one source selection of at most one split."""
+    from rft.data.protocols import load_protocol
+
+    sources = load_protocol(name).source
+    if len(sources) != 1 or len(sources[0].splits or [None]) != 1:
+        raise ConfigError(
+            f"the demo annotates one source selection of one split, but protocol '{name}' trains on more; "
+            "use data.protocol=synth_cross_domain, or run `rft annotate` and launch/sft.py yourself"
+        )
 
 
 def annotate(config: ExperimentConfig, splits: Any) -> Path:
     """Stage-1 and stage-2 conversations for the protocol's source images, by the templated writer."""
     from rft.annotate.cli import main as annotate_main
 
-    (selection,) = splits.protocol.source  # the demo's protocol trains on one selection
+    (selection,) = splits.protocol.source  # one selection of one split (checked by `parse`)
     root = splits.roots[selection.dataset]
     out = config.run_dir / "annotated"
     argv = ["--data", str(root), "--out", str(out), "--templated", "--quiet"]

@@ -205,6 +205,13 @@ class RewardServiceConfig(Section):
         description="`inprocess` (same functions, no HTTP) or the Ray Serve URL of reward_service.",
     )
 
+    @field_validator("url")
+    @classmethod
+    def _inprocess_or_http(cls, value: str) -> str:
+        if value != "inprocess" and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is neither inprocess nor an http(s):// URL of the reward service")
+        return value
+
 
 class SFTConfig(Section):
     """Paper 003's stage 1 (knowledge transfer) and stage 2 (tool-call format injection, Eq. 8).

@@ -75,6 +75,7 @@ def test_batch_not_divisible_by_group_names_key_and_fix(tmp_path):
     [
         (["grpo.method=rft_fas", "grpo.coefficients={}", "eval.final_answer=false"], "eval.final_answer"),
         (["rollout.mode=server", "rollout.urls=[]"], "rollout.urls is empty"),
+        (["reward_service.url=in-process"], "neither inprocess nor an http"),
     ],
 )
 def test_sections_that_contradict_each_other_are_refused(tmp_path, overrides, named):

@@ -82,6 +82,7 @@ def test_demo_runs_every_stage_end_to_end(tmp_path):
         ("grpo.num_generations=many", "grpo.num_generations"),
         ("grpo.generation_batch_size=6", "generation_batch_size (6)"),
         ("data.protocol=cefa_to_hqwmca", "data.roots.cefa"),
+        ("data.protocol=icm_to_o", "one source selection of one split"),
     ],
 )
 def test_bad_config_fails_before_any_model_loads(tmp_path, capsys, override, named):

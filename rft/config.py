@@ -423,8 +423,9 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A config file with its `extends:` chain resolved: `extends: recipes/dt_grpo_internvl3.yaml` (relative
-    to the file, or a name in configs/) is read first and this file's keys are merged over it."""
+    """A config file with its `extends:` chain resolved: `extends: recipes/dt_grpo_internvl3.yaml` is read
+    first and this file's keys are merged over it. The parent is looked up relative to the file, then as
+    `resolve_config_path` does (a path from the working directory, then a name in configs/)."""
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))

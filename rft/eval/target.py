@@ -386,8 +386,8 @@ def evaluate_targets(
     """Evaluate the policy on each target domain by its fast and its final answer (paper 003 Sec. 4.1).
 
     `targets` maps a domain name to a dataset with columns id, image (PIL), label (0/1 = live/spoof, or the
-    strings) and spoof_type; each is subsampled to `max_samples` rows by `shuffle(seed).select`, as
-    launch/demo.py does. Returns, per domain:
+    strings) and spoof_type; each is subsampled to `max_samples` rows by `subsample` (seeded, in the classes'
+    proportions, both classes kept). Returns, per domain:
 
     - "fast" (dt_grpo / st_grpo): the report of the fast answer's P(spoof); rft_fas has no fast answer;
     - "final" (when `final_answer` and the main process has an `episode_source`; rft_fas needs one): the
@@ -484,10 +484,23 @@ class _TargetScorer:
 
 
 def subsample(dataset: datasets.Dataset, max_samples: int | None, seed: int) -> datasets.Dataset:
-    """At most `max_samples` rows, drawn by `shuffle(seed).select` (all rows when it is None or 0)."""
-    if max_samples and len(dataset) > max_samples:
-        return dataset.shuffle(seed=seed).select(range(max_samples))
-    return dataset
+    """At most `max_samples` rows (all rows when it is None or 0), drawn after `shuffle(seed)` from each class
+    in proportion to its size, and at least one row of each class present: HTER and AUC need both, and a
+    plain draw from a target with few live faces could hold none (every evaluation of the run would fail)."""
+    if not max_samples or len(dataset) <= max_samples:
+        return dataset
+    shuffled = dataset.shuffle(seed=seed)
+    rows_of: dict[int, list[int]] = {}
+    for index, label in enumerate(shuffled["label"]):
+        rows_of.setdefault(as_label(label), []).append(index)
+    if len(rows_of) < 2 or max_samples < 2:
+        return shuffled.select(range(max_samples))
+    quota = {label: max(1, round(max_samples * len(rows) / len(dataset))) for label, rows in rows_of.items()}
+    while sum(quota.values()) > max_samples:  # rounding up gave one too many: the larger class gives it back
+        quota[max(quota, key=quota.get)] -= 1
+    while sum(quota.values()) < max_samples:
+        quota[max(rows_of, key=lambda label: len(rows_of[label]) - quota[label])] += 1
+    return shuffled.select(sorted(i for label, rows in rows_of.items() for i in rows[: quota[label]]))
 
 
 def report_rows(target: datasets.Dataset, domain: str) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from rft.eval.target import (
     final_answer_prefix,
     flatten_metrics,
     last_model_turn_start,
+    subsample,
     unshard,
 )
 from rft.models.conversation import ConversationTokenizer
@@ -354,6 +355,24 @@ def test_the_fast_answer_is_scored_after_the_episodes_first_turn(policy) -> None
     scores = fast_answer_scores(model, tokenizer, [face(5), face(6), face(7)], batch_size=2)
     assert processor.tokenizer.padding_side == "right"
     assert len(scores) == 3 and all(0.0 < s < 1.0 for s in scores)
+
+
+@pytest.mark.parametrize(
+    ("live", "spoof", "cap"), [(3, 97, 10), (50, 50, 10), (1, 30, 2), (40, 2, 7), (5, 0, 3)]
+)
+def test_a_subsample_keeps_both_classes_in_proportion(live: int, spoof: int, cap: int) -> None:
+    labels = [0] * live + [1] * spoof
+    dataset = Dataset.from_dict({"id": [f"f{i}" for i in range(len(labels))], "label": labels})
+    drawn = subsample(dataset, cap, seed=3)
+    assert len(drawn) == cap and len(set(drawn["id"])) == cap
+    assert set(drawn["id"]) <= set(dataset["id"])
+    counts = [drawn["label"].count(0), drawn["label"].count(1)]
+    present = [live > 0, spoof > 0]
+    assert [c > 0 for c in counts] == present  # every class there is, is drawn
+    if all(present):
+        assert abs(counts[0] - cap * live / len(labels)) <= 1  # in proportion, up to rounding
+    assert subsample(dataset, cap, seed=3)["id"] == drawn["id"]  # seeded
+    assert subsample(dataset, len(labels), seed=3) is dataset
 
 
 def test_equal_shards_pad_with_the_last_item_and_unshard_drops_it() -> None:

@@ -28,15 +28,18 @@ from reward_service.core import score_batch
 from reward_service.idempotency import fingerprint
 
 
-def median_ms(fn: Callable[[], object], reps: int, warmup: int = 20) -> float:
+def interleaved_medians_ms(steps: dict[str, Callable[[], object]], reps: int, warmup: int = 20) -> dict:
+    """Each step once per round, round after round, so that drift in the host's speed reaches all alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in steps.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(samples) for name, samples in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         "score_batch alone": lambda: score_batch(request),
         "in-process mode (validation from objects + score_batch)": lambda: score_in_process(batch),
     }
-    print(f"request {len(body)} bytes, answer {len(answer)} bytes; medians of {args.reps} calls, ms")
-    for name, fn in steps.items():
-        print(f"  {name}: {median_ms(fn, args.reps):.3f}")
+    print(f"request {len(body)} bytes, answer {len(answer)} bytes; medians of {args.reps} rounds, ms")
+    for name, value in interleaved_medians_ms(steps, args.reps).items():
+        print(f"  {name}: {value:.3f}")
     return 0
 
 

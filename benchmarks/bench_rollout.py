@@ -113,16 +113,19 @@ def episode_cost(model_cache: Path, port: int, n: int, repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="small", choices=["tiny", "small"])
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--port", type=int, default=8290)
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "models")
-    parser.add_argument("--skip-episodes", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
+    head, _, tail = __doc__.partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", default="small", choices=["tiny", "small"], help="tiny-model size")
+    parser.add_argument("--prompts", type=int, default=8, help="images per throughput batch")
+    parser.add_argument("--n", type=int, default=8, help="completions per image")
+    parser.add_argument("--max-tokens", type=int, default=128, help="tokens per completion (EOS ignored)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each engine / episode set")
+    parser.add_argument("--port", type=int, default=8290, help="port of the rollout server it starts")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "models", help="tiny-model cache")
+    parser.add_argument("--skip-episodes", action="store_true", help="skip part 2 (episodes)")
+    parser.add_argument("--skip-throughput", action="store_true", help="skip part 1 (tokens/s)")
     parser.add_argument("--hf-repeats", type=int, default=2, help="runs of the transformers baseline")
     args = parser.parse_args(argv)
 

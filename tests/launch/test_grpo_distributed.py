@@ -1,6 +1,6 @@
 """launch/grpo.py as a user runs it, against one real rollout server (vLLM's CPU build) on the 56x56 protocol
-model: killed after a checkpoint and resumed, two gloo processes with the Ray Serve reward service, and two
-processes under the shipped DeepSpeed ZeRO-2 / ZeRO-3 accelerate configs (CPU, fp32).
+model: killed after a checkpoint and resumed, two gloo processes with the Ray Serve reward service, two
+processes under the shipped DeepSpeed ZeRO-2 / ZeRO-3 accelerate configs (CPU, fp32), and a LoRA run.
 
 Every run is a subprocess (`python launch/grpo.py` or `python -m accelerate.commands.launch`) with one
 OpenMP thread. The protocol model has memorised a paper-003 tool trajectory, so seeded sampling gives real

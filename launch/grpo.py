@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,7 +73,13 @@ def run(
     from rft.data.prepare import prepare_protocol
     from rft.eval.target import evaluate_targets
     from rft.models.loading import detect_arch, load_policy, resolve_model_dir
-    from rft.trainers.checkpoints import check_fresh_start, export_model, policy_dir, resume_checkpoint
+    from rft.trainers.checkpoints import (
+        check_fresh_start,
+        export_model,
+        policy_dir,
+        remove_earlier_run,
+        resume_checkpoint,
+    )
     from rft.trainers.grpo_eval import TargetEvaluation
     from rft.trainers.grpo_recipes import accumulation_steps
     from rft.trainers.grpo_setup import (
@@ -105,10 +110,7 @@ def run(
     stage_model = (
         None if grpo.init_from == "model" else policy_dir(init_from=grpo.init_from, run_dir=config.run_dir)
     )
-    if clear_earlier_run and state.is_main_process:
-        print(f"--overwrite: deleting the earlier run in {out}")
-        shutil.rmtree(out)
-    state.wait_for_everyone()
+    remove_earlier_run(out, remove=clear_earlier_run, state=state)
     with state.main_process_first():  # one process generates or imports the data, the others reuse it
         data, synth = config.data, config.data.synthetic
         splits = prepare_protocol(

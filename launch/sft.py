@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from rft.trainers.checkpoints import (
     RunSetupError,
     check_fresh_start,
     policy_dir,
+    remove_earlier_run,
     resume_checkpoint,
 )
 from rft.trainers.sft_data import SFTDataError, load_sft_dataset
@@ -84,10 +84,7 @@ def run(config: ExperimentConfig, resume: str | None = None, overwrite: bool = F
     # cpu as in TrainingArguments(use_cpu): without it, processes started by torchrun on a machine without
     # CUDA each believe they are alone.
     state = PartialState(cpu=not torch.cuda.is_available())
-    if clear_earlier_run and state.is_main_process:
-        print(f"--overwrite: deleting the earlier run in {out}")
-        shutil.rmtree(out)
-    state.wait_for_everyone()
+    remove_earlier_run(out, remove=clear_earlier_run, state=state)
     save_resolved_config(config, out)
     seed_everything(config.run.seed)
     with state.main_process_first():  # one process builds a tiny model, the others reuse it

@@ -216,6 +216,16 @@ def check_fresh_start(out_dir: Path, *, resume: str | None, overwrite: bool) -> 
     )
 
 
+def remove_earlier_run(out_dir: Path, *, remove: bool, state: Any) -> None:
+    """Delete an earlier run's outputs when `remove` (`check_fresh_start` said so): the main process deletes,
+    every process waits. Call it on every process whatever its `remove`: a process that checked after the
+    deletion saw nothing to remove, and must still reach the barrier."""
+    if remove and state.is_main_process:
+        print(f"--overwrite: deleting the earlier run in {out_dir}")
+        shutil.rmtree(out_dir)
+    state.wait_for_everyone()
+
+
 def policy_dir(*, init_from: str, run_dir: Path) -> Path:
     """The run's SFT stage export a later stage starts from (`init_from` sft_stage1 or sft_stage2), refused in
     one line when that stage has not been run."""

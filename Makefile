@@ -21,6 +21,7 @@ test: install lint
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(PY) -m ruff check --fix .

@@ -51,7 +51,7 @@ def transformers_tokens_per_second(model_dir: Path, images: list, n: int, max_to
 
 def server_tokens_per_second(client, images: list, n: int, max_tokens: int, repeats: int) -> list[float]:
     from rft.prompts.episodes import first_turn_messages
-    from rollout_server.api import Sampling
+    from rft.rollout.sampling import Sampling
 
     sampling = Sampling(max_tokens=max_tokens, ignore_eos=True)
     client.samples(first_turn_messages(), images[:1], n=1, sampling=Sampling(max_tokens=4))  # warm-up
@@ -78,7 +78,7 @@ def episode_cost(model_cache: Path, port: int, n: int, repeats: int) -> dict:
 
     from rft.models.tiny import ensure_tiny_model
     from rft.prompts.episodes import first_turn_messages
-    from rollout_server.api import Sampling
+    from rft.rollout.sampling import Sampling
     from rollout_server.client import RolloutClient
 
     base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny")

@@ -109,6 +109,7 @@ def sft_stage(config: ExperimentConfig, stage: int, data_dir: Path) -> Path:
 
 def run(config: ExperimentConfig) -> dict[str, dict]:
     # Imported here so that a bad config fails in a second, before any heavy import or model load.
+    from reward_service import connect
     from rft.data.prepare import prepare_protocol
     from rft.models.loading import resolve_model_dir
     from rollout_server.inprocess import InProcessRollouts
@@ -135,7 +136,7 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
     # One vLLM engine for every stage: each evaluation and GRPO push their weights into it.
     source = InProcessRollouts(
         base_dir,
-        reward_service=config.reward_service.url,
+        tools=connect(config.reward_service.url),
         max_model_len=config.rollout.max_model_len,
         max_tool_calls=config.grpo.max_tool_calls,
         image_size=data.image_size,

@@ -70,8 +70,11 @@ def run(
     `overwrite` deletes an earlier run's outputs first (a fresh start over them is refused otherwise)."""
     from accelerate import PartialState
 
+    from reward_service import connect
     from rft.data.prepare import prepare_protocol
     from rft.eval.target import evaluate_targets
+    from rft.jobs.connect import check_rollout_settings, episode_source
+    from rft.methods import method_named
     from rft.models.loading import detect_arch, load_policy, resolve_model_dir
     from rft.trainers.checkpoints import (
         check_fresh_start,
@@ -84,8 +87,6 @@ def run(
     from rft.trainers.grpo_recipes import accumulation_steps
     from rft.trainers.grpo_setup import (
         build_grpo_trainer,
-        check_rollout_settings,
-        episode_source,
         reward_coefficients,
         training_arguments,
         training_examples,
@@ -144,9 +145,9 @@ def run(
             model_dir=model_dir,
             max_tool_calls=grpo.max_tool_calls,
             image_size=data.image_size,
-            reward_service=config.reward_service.url,
+            tools=connect(config.reward_service.url),
             seed=config.run.seed,
-            tool_episodes=grpo.method != "rft_fas",  # paper 001 samples single turns, without tools
+            tool_episodes=method_named(grpo.method).uses_tools,
         )
 
     def evaluate(trainer: Any) -> dict:
@@ -173,7 +174,7 @@ def run(
         grpo=grpo,
         args=args,
         source=source,
-        reward_service=config.reward_service.url,
+        reward_scorer=connect(config.reward_service.url),
         seed=config.run.seed,
         tensorboard_dir=out / "tensorboard" if grpo.report_to == "tensorboard" else None,
         rollouts_dir=out / "rollouts" if grpo.record_rollouts else None,

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
+from rft.codec import MAX_IMAGE_BYTES, encode_png
+from rft.methods import MethodName, method_named
 from rft.tools.images import MAX_IMAGE_SIDE, MIN_IMAGE_SIDE
 
-Method = Literal["rft_fas", "dt_grpo", "st_grpo"]
 Encoding = Literal["png", "raw"]
-MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_ROLLOUTS = 8192
 MAX_REQUEST_ID = 128
 # The client names a chunk "<request id>/<first>-<end>": room for two five-digit indices and the separators.
@@ -148,7 +146,7 @@ class ScoreRequest(Strict):
     request_id: str = Field(
         ..., min_length=1, max_length=MAX_CHUNK_ID, description="Idempotency key of this batch (or chunk)."
     )
-    method: Method
+    method: MethodName
     rollouts: list[Rollout] = Field(..., min_length=1, max_length=MAX_ROLLOUTS)
     coefficients: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the method's reward coefficients (docs/REWARDS.md)."
@@ -160,8 +158,12 @@ class ScoreRequest(Strict):
         ids = [r.id for r in self.rollouts]
         if len(set(ids)) != len(ids):
             raise ValueError("rollout ids must be unique within a request")
-        if self.method == "rft_fas" and any(r.completion_tokens is None for r in self.rollouts):
-            raise ValueError("rft_fas rollouts need completion_tokens: R_res counts the response's tokens")
+        if method_named(self.method).counts_tokens and any(
+            r.completion_tokens is None for r in self.rollouts
+        ):
+            raise ValueError(
+                f"{self.method} rollouts need completion_tokens: its reward counts the response's tokens"
+            )
         return self
 
 
@@ -174,7 +176,7 @@ class ScoredRollout(Strict):
 
 class ScoreResponse(Strict):
     request_id: str
-    method: Method
+    method: MethodName
     scores: list[ScoredRollout]
 
 
@@ -183,34 +185,3 @@ def encode_image(rgb: np.ndarray, encoding: Encoding) -> dict[str, Any]:
     if encoding == "raw":
         return {"image_raw": RawImage.from_pixels(rgb)}
     return {"image_png": encode_png(rgb)}
-
-
-def encode_png(image: Image.Image | np.ndarray) -> str:
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    buffer = io.BytesIO()
-    # Level 1 costs about a third less time than PNG's default and the images stay lossless.
-    image.save(buffer, format="PNG", compress_level=1)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-class ImageDecodeError(ValueError):
-    """The request's image is not base64 PNG/JPEG data."""
-
-
-def decode_image(data: str) -> np.ndarray:
-    """Base64 image -> uint8 RGB array. Raises ImageDecodeError with one line on anything else."""
-    if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
-        raise ImageDecodeError(f"image is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
-    try:
-        raw = base64.b64decode(data, validate=True)
-        with Image.open(io.BytesIO(raw)) as image:
-            return np.asarray(image.convert("RGB"))
-    except (
-        binascii.Error,
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        OSError,
-        ValueError,
-    ) as error:
-        raise ImageDecodeError(f"image_png is not a base64-encoded image ({type(error).__name__})") from None

@@ -26,18 +26,17 @@ from PIL import Image
 from reward_service.api import (
     MAX_REQUEST_ID,
     Encoding,
-    Method,
     Rollout,
     ScoredRollout,
     ScoreRequest,
     ScoreResponse,
     ToolRequest,
     ToolResponse,
-    decode_image,
     encode_image,
-    encode_png,
 )
 from reward_service.core import execute_tool, score_batch
+from rft.codec import decode_image, encode_png
+from rft.methods import MethodName
 from rft.tools.images import as_rgb_array
 
 RETRY_STATUS = {500, 502, 503, 504}
@@ -96,7 +95,7 @@ def _tool_result(response: ToolResponse) -> ToolResult:
 
 
 def _score_request(
-    method: Method,
+    method: MethodName,
     rollouts: Iterable[Rollout | Mapping[str, Any]],
     coefficients: Mapping[str, Any] | None,
     max_tool_calls: int,
@@ -156,7 +155,7 @@ class InProcessRewards:
 
     def score(
         self,
-        method: Method,
+        method: MethodName,
         rollouts: Iterable[Rollout | Mapping[str, Any]],
         coefficients: Mapping[str, Any] | None = None,
         max_tool_calls: int = 3,
@@ -281,7 +280,7 @@ class RewardClient:
 
     def score(
         self,
-        method: Method,
+        method: MethodName,
         rollouts: Iterable[Rollout | Mapping[str, Any]],
         coefficients: Mapping[str, Any] | None = None,
         max_tool_calls: int = 3,

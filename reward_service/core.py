@@ -3,26 +3,22 @@ in-process mode, so the service can only add transport, never change a score."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
 from reward_service.api import (
-    ImageDecodeError,
     Rollout,
     ScoredRollout,
     ScoreRequest,
     ScoreResponse,
     ToolRequest,
     ToolResponse,
-    decode_image,
     encode_image,
 )
-from rft.parsing.tar_fas import parse_episode
-from rft.rewards.dt_grpo import DtGrpoCoefficients, dt_grpo_reward, st_grpo_reward
-from rft.rewards.rft_fas import RftFasCoefficients, rft_fas_reward
+from rft.codec import ImageDecodeError, decode_image
+from rft.methods import Coefficients, method_named
 from rft.tools import ToolError, run_tool
 
 
@@ -52,45 +48,19 @@ def execute_tool(request: ToolRequest) -> ToolResponse:
     return ToolResponse(ok=True, **encoded, seconds=time.perf_counter() - start)
 
 
-def coefficients_for(
-    method: str, overrides: dict[str, Any]
-) -> DtGrpoCoefficients | RftFasCoefficients | None:
-    """The method's coefficient object with `overrides` applied. Raises ValueError naming a bad key."""
-    if method == "st_grpo":
-        if overrides:
-            raise ValueError("st_grpo has no coefficients (Eq. S15); send an empty coefficients object")
-        return None
-    base = DtGrpoCoefficients() if method == "dt_grpo" else RftFasCoefficients()
-    known = {f.name for f in dataclasses.fields(base)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown coefficient(s) {unknown} for {method}; known: {sorted(known)}")
-    if "tool_weights" in overrides and isinstance(base, DtGrpoCoefficients):
-        overrides = {**overrides, "tool_weights": {**base.tool_weights, **overrides["tool_weights"]}}
-    return dataclasses.replace(base, **overrides)
-
-
-def _components(result: Any) -> dict[str, float]:
-    return {name: float(value) for name, value in dataclasses.asdict(result).items() if name != "total"}
+def coefficients_for(method: str, overrides: dict[str, Any]) -> Coefficients:
+    """The method's coefficient object with `overrides` applied (rft.methods). Raises ValueError naming a
+    bad key."""
+    return method_named(method).coefficients(overrides)
 
 
 def score_rollout(method: str, rollout: Rollout, coefficients: Any, max_tool_calls: int) -> ScoredRollout:
     """One rollout's reward with every component. Pure: the same input always gives the same output."""
-    if method == "rft_fas":
-        result = rft_fas_reward(
-            "".join(rollout.turns), rollout.label, rollout.completion_tokens or 0, coefficients
-        )
-        # R_format is 1 exactly when the response matches the format (Eq. 3): no second parse needed.
-        errors = [] if result.format == 1.0 else ["response does not match the format"]
-    else:
-        episode = parse_episode(rollout.turns, max_tool_calls=max_tool_calls)
-        if method == "dt_grpo":
-            result = dt_grpo_reward(episode, rollout.label, coefficients)
-        else:
-            result = st_grpo_reward(episode, rollout.label)
-        errors = list(episode.errors)
+    scored = method_named(method).score(
+        rollout.turns, rollout.label, rollout.completion_tokens or 0, coefficients, max_tool_calls
+    )
     return ScoredRollout(
-        id=rollout.id, total=float(result.total), components=_components(result), format_errors=errors
+        id=rollout.id, total=scored.total, components=scored.components, format_errors=scored.format_errors
     )
 
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rft.methods import MethodName, method_named
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -98,7 +100,7 @@ class GRPOConfig(Section):
     """GRPO hyper-parameters. Defaults are paper 003's DT-GRPO (Sec. 4.1) at CPU-demo scale; the papers'
     full settings are in `rft.trainers.grpo_recipes.PAPER_RECIPES` and the shipped configs."""
 
-    method: Literal["rft_fas", "dt_grpo", "st_grpo"] = "dt_grpo"
+    method: MethodName = "dt_grpo"
     init_from: Literal["model", "sft_stage1", "sft_stage2"] = Field(
         "sft_stage2",
         description="Policy to start from: model (the model section as is) or the run's SFT stage output.",
@@ -292,9 +294,9 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _sections_agree(self) -> ExperimentConfig:
-        if self.grpo.method == "rft_fas" and not self.eval.final_answer:
+        if not method_named(self.grpo.method).fast_answer and not self.eval.final_answer:
             raise ValueError(
-                "eval.final_answer is false but grpo.method rft_fas (paper 001) has no fast answer, so nothing "
+                f"eval.final_answer is false but grpo.method {self.grpo.method} has no fast answer, so nothing "
                 "would be evaluated; set eval.final_answer: true"
             )
         if self.rollout.mode == "server" and not self.rollout.urls:

@@ -1,34 +1,19 @@
-"""The rollout server's wire format (JSON validated by pydantic on both sides; images as base64 PNG)."""
+"""The rollout server's wire format (JSON validated by pydantic on both sides; images as base64 PNG).
+
+The sampling types a trainer sees (`Sampling`, `SampleResponse`, ...) are rft.rollout.sampling's; this module
+adds the request bodies and the wire form of an episode."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from reward_service.api import decode_image, encode_png
-from rollout_server.episodes import Episode
-from rollout_server.sampling import Completion, SamplingSettings
+from rft.codec import decode_pil, encode_png
+from rft.rollout.episode import Episode, ToolCallRecord
+from rft.rollout.sampling import Sampling, Strict
 
 MAX_PROMPTS = 1024
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Sampling(Strict):
-    max_tokens: int = Field(256, ge=1, le=32768, description="Tokens per model turn.")
-    temperature: float = Field(1.0, ge=0.0, le=10.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int | None = Field(None, description="Per-request seed; None samples freshly.")
-    adapter: str | None = Field(None, description="Name of a LoRA adapter loaded with /v1/adapters.")
-    ignore_eos: bool = Field(False, description="Sample exactly max_tokens (for benchmarks).")
-
-    def settings(self) -> SamplingSettings:
-        return SamplingSettings(self.max_tokens, self.temperature, self.top_p, self.seed, self.ignore_eos)
 
 
 class SampleRequest(Strict):
@@ -46,23 +31,6 @@ class EpisodeRequest(Strict):
     images: list[str] = Field(..., min_length=1, max_length=MAX_PROMPTS)
     n: int = Field(..., ge=1, le=256)
     sampling: Sampling = Field(default_factory=Sampling)
-
-
-class CompletionOut(Strict):
-    token_ids: list[int]
-    logprobs: list[float]
-    finish_reason: str
-    text: str
-
-
-class SampleGroup(Strict):
-    prompt_ids: list[int]
-    completions: list[CompletionOut]
-
-
-class SampleResponse(Strict):
-    groups: list[SampleGroup]
-    weights_version: int
 
 
 class ToolCallOut(Strict):
@@ -95,15 +63,6 @@ class AdapterRequest(Strict):
     path: str = Field(..., min_length=1, description="Folder of a PEFT adapter readable by the server.")
 
 
-def completion_out(completion: Completion, text: str) -> CompletionOut:
-    return CompletionOut(
-        token_ids=completion.token_ids,
-        logprobs=completion.logprobs,
-        finish_reason=completion.finish_reason,
-        text=text,
-    )
-
-
 def episode_out(episode: Episode) -> EpisodeOut:
     return EpisodeOut(
         token_ids=episode.token_ids,
@@ -119,24 +78,14 @@ def episode_out(episode: Episode) -> EpisodeOut:
 
 
 def episode_from_wire(data: EpisodeOut) -> Episode:
-    from rollout_server.episodes import ToolCallRecord
-
     return Episode(
         token_ids=data.token_ids,
         logprobs=data.logprobs,
         mask=data.mask,
-        images=[Image.fromarray(decode_image(image)) for image in data.images],
+        images=[decode_pil(image) for image in data.images],
         turns=data.turns,
         tool_calls=[ToolCallRecord(**call.model_dump()) for call in data.tool_calls],
         prompt_length=data.prompt_length,
         stop_reason=data.stop_reason,
         messages=data.messages,
     )
-
-
-def image_from_wire(data: str) -> Image.Image:
-    return Image.fromarray(np.asarray(decode_image(data)))
-
-
-def image_to_wire(image: Image.Image | np.ndarray) -> str:
-    return encode_png(image)

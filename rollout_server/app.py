@@ -28,19 +28,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from rft.codec import decode_pil
 from rft.models.conversation import ConversationTokenizer
+from rft.rollout.sampling import SampleGroup, SampleResponse, completion_out
 from rollout_server import openai_compat
-from rollout_server.api import (
-    AdapterRequest,
-    EpisodeRequest,
-    EpisodeResponse,
-    SampleGroup,
-    SampleRequest,
-    SampleResponse,
-    completion_out,
-    episode_out,
-    image_from_wire,
-)
+from rollout_server.api import AdapterRequest, EpisodeRequest, EpisodeResponse, SampleRequest, episode_out
 from rollout_server.episodes import EpisodeRunner
 
 MAX_WEIGHTS_BYTES = 64 * 2**30
@@ -169,7 +161,7 @@ def create_app(build_state: Any) -> FastAPI:
         body = await _parse(request, SampleRequest)
         start = time.perf_counter()
         async with tracked("samples"):
-            images = [image_from_wire(data) for data in body.images]
+            images = [decode_pil(data) for data in body.images]
             results = await state.runner.sample_each(
                 body.messages,
                 images,
@@ -194,7 +186,7 @@ def create_app(build_state: Any) -> FastAPI:
         body = await _parse(request, EpisodeRequest)
         start = time.perf_counter()
         async with tracked("episodes"):
-            images = [image_from_wire(data) for data in body.images]
+            images = [decode_pil(data) for data in body.images]
             groups = await state.runner.episodes_each(
                 images, n=body.n, settings=body.sampling.settings(), adapter=body.sampling.adapter
             )

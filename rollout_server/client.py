@@ -18,16 +18,10 @@ import requests
 import torch
 from PIL import Image
 
-from rollout_server.api import (
-    EpisodeRequest,
-    EpisodeResponse,
-    SampleRequest,
-    SampleResponse,
-    Sampling,
-    episode_from_wire,
-    image_to_wire,
-)
-from rollout_server.episodes import Episode
+from rft.codec import encode_png
+from rft.rollout.episode import Episode
+from rft.rollout.sampling import SampleResponse, Sampling
+from rollout_server.api import EpisodeRequest, EpisodeResponse, SampleRequest, episode_from_wire
 from rollout_server.weights import weights_payload
 
 log = logging.getLogger(__name__)
@@ -87,7 +81,7 @@ class RolloutClient:
         sampling = sampling or Sampling()
         chunks = self._chunks(images)
         bodies = [
-            SampleRequest(messages=messages, images=[image_to_wire(i) for i in chunk], n=n, sampling=sampling)
+            SampleRequest(messages=messages, images=[encode_png(i) for i in chunk], n=n, sampling=sampling)
             for chunk in chunks
         ]
         replies = self._spread("/v1/samples", [b.model_dump_json() for b in bodies])
@@ -103,7 +97,7 @@ class RolloutClient:
         """n paper-003 episodes per image, and the lowest weights version that produced them."""
         sampling = sampling or Sampling()
         bodies = [
-            EpisodeRequest(images=[image_to_wire(i) for i in chunk], n=n, sampling=sampling).model_dump_json()
+            EpisodeRequest(images=[encode_png(i) for i in chunk], n=n, sampling=sampling).model_dump_json()
             for chunk in self._chunks(images)
         ]
         parsed = [

@@ -18,7 +18,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -33,43 +33,9 @@ from rft.prompts.episodes import (
     tool_error_message,
     tool_result_message,
 )
-from rollout_server.sampling import Completion, Sampler, SamplingSettings
-
-
-class ToolExecutor(Protocol):
-    """reward_service's `RewardClient` or `InProcessRewards`."""
-
-    def run_tool(self, name: str, image: Any, arguments: Any, output_size: int = 224) -> Any: ...
-
-
-@dataclass
-class ToolCallRecord:
-    name: str | None
-    arguments: dict | None
-    ok: bool
-    error: str | None
-    seconds: float
-
-
-@dataclass
-class Episode:
-    """One sampled conversation. `token_ids` are compact (rft.models.conversation): one placeholder per
-    image; `mask[i]` is 1 where the model sampled token i, and `logprobs[i]` its sampling log-probability
-    (0 where the mask is 0); `images[k]` belongs to the k-th placeholder."""
-
-    token_ids: list[int]
-    logprobs: list[float]
-    mask: list[int]
-    images: list[Image.Image]
-    turns: list[str]
-    tool_calls: list[ToolCallRecord]
-    prompt_length: int
-    stop_reason: str
-    messages: list[Message] = field(default_factory=list)
-
-    @property
-    def completion_tokens(self) -> int:
-        return int(sum(self.mask))
+from rft.rollout.episode import Completion, Episode, SamplingSettings, ToolCallRecord
+from rft.rollout.protocols import ToolRunner
+from rollout_server.sampling import Sampler
 
 
 @dataclass
@@ -93,7 +59,7 @@ class EpisodeRunner:
         self,
         sampler: Sampler,
         tokenizer: ConversationTokenizer,
-        tools: ToolExecutor,
+        tools: ToolRunner,
         *,
         max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
         max_model_len: int = 4096,

@@ -16,12 +16,13 @@ import torch
 from PIL import Image
 from transformers import AutoProcessor
 
-from reward_service.client import connect
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, install_chat_template
 from rft.models.vllm_engine import on_cpu_host
-from rollout_server.api import SampleGroup, SampleResponse, Sampling, completion_out
-from rollout_server.episodes import Episode, EpisodeRunner
+from rft.rollout.episode import Episode
+from rft.rollout.protocols import ToolRunner
+from rft.rollout.sampling import SampleGroup, SampleResponse, Sampling, completion_out
+from rollout_server.episodes import EpisodeRunner
 from rollout_server.sampling import VLLMSampler
 from rollout_server.weights import weights_payload
 
@@ -36,7 +37,7 @@ class InProcessRollouts:
         self,
         model_dir: Path | str,
         *,
-        reward_service: str = "inprocess",
+        tools: ToolRunner,
         max_model_len: int = 4096,
         max_tool_calls: int = 3,
         image_size: int = 224,
@@ -57,7 +58,7 @@ class InProcessRollouts:
         self.runner = EpisodeRunner(
             self.sampler,
             self.tokenizer,
-            connect(reward_service),
+            tools,
             max_tool_calls=max_tool_calls,
             max_model_len=max_model_len,
             image_size=image_size,

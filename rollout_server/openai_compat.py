@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from rollout_server.sampling import SamplingSettings
+from rft.rollout.episode import SamplingSettings
 
 ROLES = {"system", "user", "assistant", "tool"}
 

@@ -10,27 +10,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
 
-
-@dataclass(frozen=True)
-class Completion:
-    token_ids: list[int]
-    logprobs: list[float]
-    finish_reason: str  # "stop" (end of turn), "length" (max_tokens) or "abort"
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    max_tokens: int = 256
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int | None = None
-    ignore_eos: bool = False  # benchmarks only: sample exactly max_tokens
+from rft.rollout.episode import Completion, SamplingSettings
 
 
 class Sampler(Protocol):

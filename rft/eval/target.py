@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar
 
 import datasets
 import torch
@@ -39,27 +39,18 @@ from tqdm import tqdm
 
 from rft.eval.report import compute_report
 from rft.eval.scoring import FAST_ANSWER_CLASSES, fast_answer_messages, spoof_probabilities
+from rft.methods import TAR_FAS_FINAL_CLASSES, Method, method_named
 from rft.models.conversation import END_OF_TURN, VISION_TOKENS, ConversationTokenizer, find_subsequences
 from rft.parsing.labels import as_label
 from rft.prompts.episodes import first_turn_messages
-from rft.trainers.grpo_batch import single_turn_episode, without_sampled_vision_tokens
-from rft.trainers.grpo_recipes import rft_fas_messages
-from rft.trainers.grpo_rewards import Method
-from rollout_server.api import Sampling
-from rollout_server.episodes import Episode
+from rft.rollout.episode import Episode, single_turn_episode, without_sampled_vision_tokens
+from rft.rollout.protocols import EpisodeSource
+from rft.rollout.sampling import Sampling
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 ANSWER_OPEN = "<answer>"
-# Each class is scored by its whole answer text, closing tag included, tokenised together with the text the
-# model wrote before it: byte-level BPE merges a tag's ">" with the next "<" ("><", "></"), so a class text
-# tokenised apart ("<Spoof>") ends in a token the model never writes there, whose improbability would
-# dominate (and, in a trained model, invert) the comparison.
-# Paper 003's final answer "<answer>(<Spoof>/<Real>)</answer>" (Appendix B.1).
-TAR_FAS_FINAL_CLASSES = ("<Real></answer>", "<Spoof></answer>")
-# Paper 001's "<answer>real|fake</answer>" (rft.parsing.rft_fas: real = live, fake = spoof).
-RFT_FAS_FINAL_CLASSES = ("real</answer>", "fake</answer>")
 METRICS = ("hter", "auc")
 
 
@@ -239,19 +230,19 @@ def fast_answer_scores(
 
 
 def greedy_episodes(
-    source: Any,
+    source: EpisodeSource,
     method: Method,
     tokenizer: ConversationTokenizer,
     images: Sequence[Image.Image],
     *,
     max_completion_length: int = 256,
 ) -> tuple[list[Episode], int]:
-    """One greedy (temperature 0) episode per image from `source` (rft.trainers.grpo.EpisodeSource), and
-    the weights version that produced them. 'rft_fas': paper 001's single-turn completion of
-    `rft_fas_messages()`, as a one-turn episode; 'dt_grpo' / 'st_grpo': paper 003's multi-turn episode."""
+    """One greedy (temperature 0) episode per image from `source`, and the weights version that produced
+    them. A single-turn method (paper 001) samples its prompt's completion, as a one-turn episode; a
+    tool-episode method (paper 003) samples the multi-turn episode."""
     sampling = Sampling(max_tokens=max_completion_length, temperature=0.0, top_p=1.0)
-    if method == "rft_fas":
-        messages = rft_fas_messages()
+    if method.rollout == "single_turn":
+        messages = method.prompt() if method.prompt is not None else []
         reply = source.samples(messages, list(images), n=1, sampling=sampling)
         _check_counts([len(group.completions) for group in reply.groups], len(images))
         episodes = [
@@ -373,8 +364,8 @@ def evaluate_targets(
     processor: Any,
     arch: str,
     targets: Mapping[str, datasets.Dataset],
-    method: Method,
-    episode_source: Any | None = None,
+    method: str,
+    episode_source: EpisodeSource | None = None,
     accelerator: Any | None = None,
     batch_size: int = 16,
     max_samples: int | None = None,
@@ -389,7 +380,7 @@ def evaluate_targets(
     strings) and spoof_type; each is subsampled to `max_samples` rows by `subsample` (seeded, in the classes'
     proportions, both classes kept). Returns, per domain:
 
-    - "fast" (dt_grpo / st_grpo): the report of the fast answer's P(spoof); rft_fas has no fast answer;
+    - "fast" (a method with a fast answer: dt_grpo / st_grpo): the report of the fast answer's P(spoof);
     - "final" (when `final_answer` and the main process has an `episode_source`; rft_fas needs one): the
       report of the final answer's P(spoof) after one greedy episode per image (`max_completion_length`
       tokens per turn), classes "<Real>"/"<Spoof>" (paper 003) or "real"/"fake" (paper 001), with
@@ -401,10 +392,9 @@ def evaluate_targets(
     mode is restored after. With an `accelerator` of several processes every process must call this with the
     same arguments (see the module docstring); only the main process needs the `episode_source`.
     """
-    if method not in get_args(Method):
-        raise ValueError(f"method {method!r} is not one of {get_args(Method)}")
-    if method == "rft_fas" and not final_answer:
-        raise ValueError("rft_fas has no fast answer: final_answer=False leaves nothing to evaluate")
+    chosen = method_named(method)
+    if not chosen.fast_answer and not final_answer:
+        raise ValueError(f"{method} has no fast answer: final_answer=False leaves nothing to evaluate")
     processes = Processes(accelerator)
     module = eval_module(model, accelerator)
     scorer = _TargetScorer(
@@ -412,30 +402,20 @@ def evaluate_targets(
         tokenizer=ConversationTokenizer(processor, arch),
         processes=processes,
         device=accelerator.device if accelerator is not None else _device(module),
-        method=method,
+        method=chosen,
         batch_size=batch_size,
         max_completion_length=max_completion_length,
         progress=progress and processes.is_main,
     )
     has_source = processes.from_main(lambda: episode_source is not None)
-    if method == "rft_fas" and not has_source:
-        raise ValueError("rft_fas is scored by its final answer, which needs an episode_source")
-    results: dict[str, dict] = {}
+    if not chosen.fast_answer and not has_source:
+        raise ValueError(f"{method} is scored by its final answer, which needs an episode_source")
+    source = episode_source if final_answer and has_source else None
     with _evaluating(model):
-        for name, dataset in targets.items():
-            target = subsample(dataset, max_samples, seed)
-            images = [_rgb(image) for image in target["image"]]
-            rows = report_rows(target, name)
-            result: dict[str, Any] = {"n_samples": len(rows)}
-            if method != "rft_fas":
-                result["fast"] = compute_report(with_scores(rows, scorer.fast(images)))
-            if final_answer and has_source:
-                scores, forced, version = scorer.final(images, episode_source)
-                result["final"] = compute_report(with_scores(rows, scores))
-                result["final_forced_fraction"] = sum(forced) / len(forced) if forced else 0.0
-                result["weights_version"] = version
-            results[name] = result
-    return results
+        return {
+            name: scorer.target(subsample(dataset, max_samples, seed), name, source)
+            for name, dataset in targets.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -451,6 +431,21 @@ class _TargetScorer:
     max_completion_length: int
     progress: bool
 
+    def target(self, target: datasets.Dataset, name: str, source: EpisodeSource | None) -> dict[str, Any]:
+        """One domain's result: its fast-answer report (methods with a fast answer) and, with a `source`,
+        its final-answer report after greedy episodes."""
+        images = [_rgb(image) for image in target["image"]]
+        rows = report_rows(target, name)
+        result: dict[str, Any] = {"n_samples": len(rows)}
+        if self.method.fast_answer:
+            result["fast"] = compute_report(with_scores(rows, self.fast(images)))
+        if source is not None:
+            scores, forced, version = self.final(images, source)
+            result["final"] = compute_report(with_scores(rows, scores))
+            result["final_forced_fraction"] = sum(forced) / len(forced) if forced else 0.0
+            result["weights_version"] = version
+        return result
+
     def fast(self, images: Sequence[Image.Image]) -> list[float]:
         return self.processes.map_sharded(self._fast_share, images)
 
@@ -463,7 +458,9 @@ class _TargetScorer:
             progress=self.progress,
         )
 
-    def final(self, images: Sequence[Image.Image], source: Any) -> tuple[list[float], list[bool], int]:
+    def final(
+        self, images: Sequence[Image.Image], source: EpisodeSource
+    ) -> tuple[list[float], list[bool], int]:
         """Final-answer scores, which answers were forced, and the sampling weights version. The episode
         source runs on the main process only."""
 
@@ -477,9 +474,13 @@ class _TargetScorer:
         return self.processes.map_sharded(self._final_share, prefixes), forced, version
 
     def _final_share(self, prefixes: list[FinalPrefix]) -> list[float]:
-        classes = RFT_FAS_FINAL_CLASSES if self.method == "rft_fas" else TAR_FAS_FINAL_CLASSES
         return answer_probabilities(
-            self.module, self.tokenizer, prefixes, classes, device=self.device, progress=self.progress
+            self.module,
+            self.tokenizer,
+            prefixes,
+            self.method.final_classes,
+            device=self.device,
+            progress=self.progress,
         )
 
 

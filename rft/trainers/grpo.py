@@ -38,7 +38,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import datasets
 import torch
@@ -49,13 +49,16 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import nanmax, nanstd, use_adapter
 
-from reward_service.client import connect
+from rft.methods import Coefficients, method_named
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import ARCH_BY_MODEL_TYPE, install_chat_template
 from rft.parsing.labels import Label, as_label
 from rft.parsing.tar_fas import DEFAULT_MAX_TOOL_CALLS
 from rft.prompts.episodes import Message
-from rft.trainers.grpo_batch import collate_episodes, episode_tensors, model_token_ids, single_turn_episode
+from rft.rollout.episode import Episode, model_token_ids, single_turn_episode
+from rft.rollout.protocols import EpisodeSource, RewardScorer
+from rft.rollout.sampling import Sampling
+from rft.trainers.grpo_batch import collate_episodes, episode_tensors
 from rft.trainers.grpo_math import (
     group_advantages,
     sampler_importance_weights,
@@ -63,38 +66,14 @@ from rft.trainers.grpo_math import (
     token_advantages,
 )
 from rft.trainers.grpo_metrics import episode_metrics, summarize
-from rft.trainers.grpo_recipes import rft_fas_messages
-from rft.trainers.grpo_rewards import (
-    Coefficients,
-    Method,
-    default_coefficients,
-    method_rewards,
-    score_with_service,
-)
+from rft.trainers.grpo_rewards import score_with_service
 from rft.trainers.grpo_weights import full_weights
 from rft.trainers.rollout_records import RolloutRecorder
-from rollout_server.api import SampleResponse, Sampling
-from rollout_server.episodes import Episode
 
 log = logging.getLogger(__name__)
 
 # Image-input keys of TRL's `_get_per_token_logps_and_entropies` that the episode batch can carry.
 FORWARD_KEYS = ("pixel_values", "image_grid_thw", "mm_token_type_ids")
-
-
-class EpisodeSource(Protocol):
-    """`rollout_server.client.RolloutClient` (server mode) or `rollout_server.inprocess.InProcessRollouts`
-    (vLLM in the trainer's process). Only the main process calls it."""
-
-    def episodes(
-        self, images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
-    ) -> tuple[list[list[Episode]], int]: ...
-
-    def samples(
-        self, messages: list[dict], images: Sequence[Image.Image], *, n: int, sampling: Sampling | None = None
-    ) -> SampleResponse: ...
-
-    def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> int: ...
 
 
 class UnsupportedSetting(ValueError):
@@ -105,9 +84,10 @@ class EpisodeGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose completions are rollout-server episodes (or paper 001's single-turn samples),
     trained with every image of the episode in the forward pass and a loss on the model's tokens only.
 
-    `method`: 'rft_fas' (paper 001, `episode_source.samples` with `messages`), 'dt_grpo' or 'st_grpo'
-    (paper 003, `episode_source.episodes`). `reward_service`: 'inprocess', a service URL, a client object,
-    or None for TRL's own reward-function path over the `rft.rewards.trl` adapters. The dataset needs an
+    `method`: a name of rft.methods' table: 'rft_fas' (paper 001, `episode_source.samples` with `messages`),
+    'dt_grpo' or 'st_grpo' (paper 003, `episode_source.episodes`). `reward_scorer`: the reward service's
+    client (HTTP or in-process, rft.rollout.protocols.RewardScorer), or None for TRL's own reward-function
+    path over the `rft.rewards.trl` adapters. The dataset needs an
     `image` column (PIL image or path) and a `label` column ('live'/'spoof' or 0/1). `episode_source` is
     used on the main process only; other processes may pass None."""
 
@@ -119,8 +99,8 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         train_dataset: datasets.Dataset,
         processing_class: ProcessorMixin,
         episode_source: EpisodeSource | None,
-        method: Method = "dt_grpo",
-        reward_service: str | Any | None = "inprocess",
+        method: str = "dt_grpo",
+        reward_scorer: RewardScorer | None = None,
         coefficients: Coefficients = None,
         max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
         messages: list[Message] | None = None,
@@ -131,7 +111,8 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         recorder: RolloutRecorder | None = None,
     ) -> None:
         check_arguments(args)
-        reward_funcs, weights = method_rewards(method, coefficients, max_tool_calls)
+        self.method = method_named(method)
+        reward_funcs, weights = self.method.reward_functions(coefficients, max_tool_calls)
         if args.reward_weights is None:
             args.reward_weights = weights
         arch = ARCH_BY_MODEL_TYPE[model.config.model_type]
@@ -149,11 +130,10 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         )
         self.conversation = ConversationTokenizer(processing_class, arch)
         self.episode_source = episode_source
-        self.method = method
-        self.coefficients = coefficients if coefficients is not None else default_coefficients(method)
+        self.coefficients = coefficients if coefficients is not None else self.method.default_coefficients()
         self.max_tool_calls = max_tool_calls
-        self.messages = messages if messages is not None else rft_fas_messages()
-        self.reward_client = connect(reward_service) if isinstance(reward_service, str) else reward_service
+        self.messages = messages if messages is not None else self._default_messages()
+        self.reward_client = reward_scorer
         self.rollout_seed = rollout_seed
         self.recorder = recorder
         self._all_episodes: list[Episode] = []  # the whole generation batch, on the main process
@@ -225,7 +205,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
             top_p=self.top_p,
             seed=self._step_seed(),
         )
-        if self.method == "rft_fas":
+        if self.method.rollout == "single_turn":
             reply = self._source().samples(self.messages, images, n=group, sampling=sampling)
             groups = [
                 [
@@ -255,6 +235,9 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         if self.rollout_seed is None:
             return None
         return (self.rollout_seed * 1_000_003 + self.state.global_step * 7_919) % (2**31)
+
+    def _default_messages(self) -> list[Message]:
+        return self.method.prompt() if self.method.prompt is not None else []
 
     def _source(self) -> EpisodeSource:
         if self.episode_source is None:
@@ -382,9 +365,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         metrics = self._metrics[mode]
         lengths = self._gather_floats([e.completion_tokens for e in episodes])
         prompts = self._gather_floats(batch["prompt_mask"].sum(dim=1).float().tolist())
-        truncated = self._gather_floats(
-            [float(e.stop_reason in ("max_tokens", "context")) for e in episodes]
-        ).bool()
+        truncated = self._gather_floats([float(e.truncated) for e in episodes]).bool()
         if mode == "train":
             self.state.num_input_tokens_seen += int((prompts.sum() + lengths.sum()).item())
         metrics["num_tokens"] = [self.state.num_input_tokens_seen]

@@ -1,6 +1,6 @@
 """Rollout episodes as the padded batch TRL's `GRPOTrainer._compute_loss` consumes.
 
-An episode (rollout_server.episodes.Episode) holds *compact* ids: one placeholder per image. Here each
+An episode (rft.rollout.episode.Episode) holds *compact* ids: one placeholder per image. Here each
 episode is expanded with `ConversationTokenizer.expand_images`, the code the rollout server's vLLM and the
 SFT trainer share, so the forward pass sees every image of the episode (the dataset image and each tool
 output) at the positions vLLM saw them. The expanded sequence is cut into TRL's prompt (everything up to the
@@ -22,16 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from PIL import Image
 from trl.trainer.utils import pad
 
 from rft.models.conversation import ConversationTokenizer
-from rft.prompts.episodes import Message, assistant_message
-from rollout_server.api import CompletionOut
-from rollout_server.episodes import Episode
-
-# Where an episode stopped because a turn or the context ran out of tokens (docs/ROLLOUT_SERVER.md).
-TRUNCATED_STOPS = frozenset({"max_tokens", "context"})
+from rft.rollout.episode import Episode, without_sampled_vision_tokens
 
 
 @dataclass(frozen=True)
@@ -47,21 +41,6 @@ class EpisodeTensors:
     image_inputs: dict[str, torch.Tensor]
     num_images: int
     truncated: bool
-
-
-def without_sampled_vision_tokens(
-    episode: Episode, tokenizer: ConversationTokenizer
-) -> tuple[list[int], bool]:
-    """The episode's ids with every image token the model sampled replaced by the pad token, and whether
-    there was one. Such a token would be an image slot without an image, which the forward pass refuses;
-    the rollout server bans them, so this only guards against other samplers."""
-    ids = list(episode.token_ids)
-    found = False
-    for i, (token, sampled) in enumerate(zip(ids, episode.mask, strict=True)):
-        if sampled and token in tokenizer.vision_ids:
-            ids[i] = tokenizer.tokenizer.pad_token_id
-            found = True
-    return ids, found
 
 
 def episode_tensors(episode: Episode, tokenizer: ConversationTokenizer) -> EpisodeTensors:
@@ -84,7 +63,7 @@ def episode_tensors(episode: Episode, tokenizer: ConversationTokenizer) -> Episo
         token_inputs=dict(expanded.token_inputs),
         image_inputs=dict(expanded.image_inputs),
         num_images=len(episode.images),
-        truncated=episode.stop_reason in TRUNCATED_STOPS,
+        truncated=episode.truncated,
     )
 
 
@@ -160,34 +139,3 @@ def _image_inputs(samples: Sequence[EpisodeTensors]) -> dict[str, torch.Tensor |
     if "image_grid_thw" not in keys and "pixel_values" in keys:
         out["num_tiles"] = [int(s.image_inputs["pixel_values"].shape[0]) for s in samples]
     return out
-
-
-def single_turn_episode(
-    prompt_ids: Sequence[int],
-    completion: CompletionOut,
-    image: Image.Image,
-    messages: list[Message],
-    tokenizer: ConversationTokenizer,
-) -> Episode:
-    """A paper-001 sample as an episode with one model turn, so both papers share one training path. The
-    turn's text is decoded as the rollout server decodes episode turns (its closing `<|im_end|>` dropped)."""
-    ids = list(completion.token_ids)
-    closed = bool(ids) and ids[-1] == tokenizer.end_of_turn_id
-    text = tokenizer.decode(ids[:-1] if closed else ids)
-    stop = {"stop": "answer", "length": "max_tokens"}.get(completion.finish_reason, completion.finish_reason)
-    return Episode(
-        token_ids=[*prompt_ids, *ids],
-        logprobs=[0.0] * len(prompt_ids) + list(completion.logprobs),
-        mask=[0] * len(prompt_ids) + [1] * len(ids),
-        images=[image],
-        turns=[text],
-        tool_calls=[],
-        prompt_length=len(prompt_ids),
-        stop_reason=stop,
-        messages=[*messages, assistant_message(text)],
-    )
-
-
-def model_token_ids(episode: Episode) -> list[int]:
-    """The tokens the model sampled, in order (len is paper 001's len(o_i), Eq. 5)."""
-    return [token for token, sampled in zip(episode.token_ids, episode.mask, strict=True) if sampled]

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rft.rollout.episode import Episode
 from rft.tools import TOOL_NAMES
-from rollout_server.episodes import Episode
 
 # Every way an episode can end (docs/ROLLOUT_SERVER.md); each gets a metric, 0 when it did not happen, so
 # the curves are continuous.

@@ -1,4 +1,4 @@
-"""The papers' GRPO settings as TRL `GRPOConfig`s, and paper 001's task prompt.
+"""The papers' GRPO settings as TRL `GRPOConfig`s.
 
 | | paper 001 (single-turn GRPO) | paper 003 DT-GRPO / ST-GRPO |
 |---|---|---|
@@ -23,25 +23,12 @@ from typing import Any
 from trl import GRPOConfig
 
 from rft.config import ConfigError
-from rft.prompts.episodes import IMAGE_PART, Message, text_part
-from rft.trainers.grpo_rewards import Method
-
-# Paper 001's task prompt is shown only as a figure (Figure 2); this wording asks for exactly the format its
-# rewards check (rft.parsing.rft_fas: <thinking>...</thinking><answer>real|fake</answer>).
-RFT_FAS_QUESTION = (
-    "Is the face in this image real or fake? First think about it and write your reasoning inside "
-    "<thinking> </thinking> tags, then give the final answer, exactly real or fake, inside <answer> </answer> tags."
-)
-
-
-def rft_fas_messages(question: str = RFT_FAS_QUESTION) -> list[Message]:
-    """Paper 001's prompt: the face image and the question, in one user turn."""
-    return [{"role": "user", "content": [IMAGE_PART, text_part(question)]}]
+from rft.methods import MethodName
 
 
 @dataclass(frozen=True)
 class GrpoRecipe:
-    method: Method
+    method: MethodName
     num_generations: int
     completions_per_step: int  # completions behind one optimizer step
     learning_rate: float

@@ -9,37 +9,24 @@ which are logged. The K columns are the components whose weighted sum is the pap
     dt_grpo  R     = beta_fast R_fast + beta_rsn R_rsn + beta_tool R_tool   (paper 003, Eq. 14)
     st_grpo  R     = R_rsn^fmt + R_rsn^acc + 1_tool 1[R_rsn^acc > 0]        (paper 003, Eq. S15)
 
-Column k is named after TRL adapter k (`rft.rewards.trl`), so TRL logs it as `rewards/<adapter>/mean`
+The method's `reward_columns` (rft.methods) name them. Column k is named after TRL adapter k (`rft.rewards.trl`), so TRL logs it as `rewards/<adapter>/mean`
 whichever source computed it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from rft.methods import Coefficients, Method
 from rft.parsing.labels import Label
-from rft.parsing.tar_fas import DEFAULT_MAX_TOOL_CALLS
-from rft.rewards.dt_grpo import PAPER_COEFFICIENTS as DT_GRPO_COEFFICIENTS
-from rft.rewards.dt_grpo import DtGrpoCoefficients
-from rft.rewards.rft_fas import PAPER_COEFFICIENTS as RFT_FAS_COEFFICIENTS
-from rft.rewards.rft_fas import RftFasCoefficients
-from rft.rewards.trl import dt_grpo_trl_rewards, rft_fas_trl_rewards, st_grpo_trl_rewards
-from rollout_server.episodes import Episode
+from rft.rollout.episode import Episode
+from rft.rollout.protocols import RewardScorer
 
-Method = Literal["rft_fas", "dt_grpo", "st_grpo"]
-Coefficients = RftFasCoefficients | DtGrpoCoefficients | None
-
-# The service's component (reward_service.core) behind each TRL adapter, in adapter order.
-SERVICE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "rft_fas": ("format", "cls", "res"),
-    "dt_grpo": ("fast", "reasoning", "tool"),
-    "st_grpo": ("reasoning_format", "accuracy", "tool_bonus"),
-}
 # How far the service's total may stray from sum_k w_k column_k (float32 rounding only).
 TOTAL_TOLERANCE = 1e-4
 
@@ -49,30 +36,10 @@ class RewardMismatchError(RuntimeError):
     coefficients."""
 
 
-def default_coefficients(method: Method) -> Coefficients:
-    return {"rft_fas": RFT_FAS_COEFFICIENTS, "dt_grpo": DT_GRPO_COEFFICIENTS, "st_grpo": None}[method]
-
-
-def method_rewards(
-    method: Method, coefficients: Coefficients = None, max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
-) -> tuple[list[Callable[..., list[float]]], list[float]]:
-    """The method's TRL reward functions and the `reward_weights` that make the paper's total."""
-    coefficients = coefficients if coefficients is not None else default_coefficients(method)
-    if method == "rft_fas":
-        return rft_fas_trl_rewards(coefficients)
-    if method == "dt_grpo":
-        return dt_grpo_trl_rewards(coefficients, max_tool_calls)
-    if method == "st_grpo":
-        return st_grpo_trl_rewards(max_tool_calls)
-    raise ValueError(f"unknown GRPO method {method!r}; expected rft_fas, dt_grpo or st_grpo")
-
-
-def service_coefficients(method: Method, coefficients: Coefficients) -> dict[str, Any]:
+def service_coefficients(coefficients: Coefficients) -> dict[str, Any]:
     """The `coefficients` field of a score request: every coefficient spelt out, so the service can never
     fall back to defaults that differ from the trainer's weights (ST-GRPO has none, Eq. S15)."""
-    if method == "st_grpo" or coefficients is None:
-        return {}
-    return dataclasses.asdict(coefficients)
+    return {} if coefficients is None else dataclasses.asdict(coefficients)
 
 
 @dataclass(frozen=True)
@@ -83,7 +50,7 @@ class ScoredEpisodes:
 
 
 def score_with_service(
-    client: Any,
+    client: RewardScorer,
     method: Method,
     episodes: Sequence[Episode],
     labels: Sequence[Label],
@@ -104,12 +71,12 @@ def score_with_service(
         for index, (episode, label) in enumerate(zip(episodes, labels, strict=True))
     ]
     scores = client.score(
-        method,
+        method.name,
         rollouts,
-        coefficients=service_coefficients(method, coefficients),
+        coefficients=service_coefficients(coefficients),
         max_tool_calls=max_tool_calls,
     )
-    names = SERVICE_COLUMNS[method]
+    names = method.reward_columns
     columns = torch.tensor([[s.components[n] for n in names] for s in scores], dtype=torch.float32)
     totals = torch.tensor([s.total for s in scores], dtype=torch.float32)
     check_totals(columns, totals, torch.tensor(list(weights), dtype=torch.float32))

@@ -1,11 +1,9 @@
 """Building a GRPO run from the project's config sections: the starting policy, TRL's arguments, the reward
-coefficients, the episode source, the training examples and the trainer (used by launch/grpo.py and the
+coefficients, the training examples and the trainer (used by launch/grpo.py and the
 demo). Each function takes the flat values it needs, not the whole config."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from pathlib import Path
 
 import datasets
@@ -14,37 +12,25 @@ import trl
 from peft import LoraConfig
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
 
-from rft.config import GRPOConfig, RewardCoefficients, RolloutConfig
+from rft.config import GRPOConfig, RewardCoefficients
+from rft.methods import Coefficients, method_named
+from rft.rollout.protocols import EpisodeSource, RewardScorer
 from rft.trainers.checkpoints import AtomicCheckpoints, RunSetupError, TensorBoardIn, use_bf16
-from rft.trainers.grpo import EpisodeGRPOTrainer, EpisodeSource
-from rft.trainers.grpo_rewards import Coefficients, Method, default_coefficients
+from rft.trainers.grpo import EpisodeGRPOTrainer
 from rft.trainers.rollout_records import RolloutRecorder
-
-# Paper 001 and 003 coefficient names, so a config naming the other paper's coefficient is refused.
-DT_GRPO_KEYS = ("beta_fast", "beta_rsn", "beta_tool", "tool_weights")
-RFT_FAS_KEYS = ("format_weight", "cls_weight", "res_weight", "max_length")
 
 
 class CheckpointedGRPOTrainer(AtomicCheckpoints, EpisodeGRPOTrainer):
     """EpisodeGRPOTrainer with atomic checkpoints and exact full-weight resume (rft.trainers.checkpoints)."""
 
 
-def reward_coefficients(method: Method, coefficients: RewardCoefficients) -> Coefficients:
-    """The paper's coefficients with the config's non-null values in their place."""
+def reward_coefficients(method: str, coefficients: RewardCoefficients) -> Coefficients:
+    """The paper's coefficients with the config's non-null values in their place (rft.methods' one
+    override path)."""
     given = {k: v for k, v in coefficients.model_dump().items() if v is not None}
-    allowed = {"dt_grpo": DT_GRPO_KEYS, "rft_fas": RFT_FAS_KEYS, "st_grpo": ()}[method]
-    foreign = sorted(set(given) - set(allowed))
-    if foreign:
-        raise RunSetupError(
-            f"grpo.coefficients.{foreign[0]} does not apply to method {method}; "
-            f"its coefficients are: {', '.join(allowed) or 'none (Eq. S15 has no coefficients)'}"
-        )
-    base = default_coefficients(method)
-    if base is None:
-        return None
     try:
-        return dataclasses.replace(base, **given)
-    except ValueError as error:
+        return method_named(method).coefficients(given)
+    except (ValueError, TypeError) as error:
         raise RunSetupError(f"grpo.coefficients: {error}") from None
 
 
@@ -121,67 +107,6 @@ def training_examples(source: datasets.Dataset) -> datasets.Dataset:
     return keep
 
 
-def check_rollout_settings(rollout: RolloutConfig) -> None:
-    """Refuse, before any data or model is loaded, a server-mode run without the weight-update token."""
-    if rollout.mode == "server" and not os.environ.get(rollout.token_env):
-        raise RunSetupError(
-            f"rollout.mode is server but ${rollout.token_env} is empty; export the token the rollout servers "
-            "were started with (--token), or set rollout.mode=inprocess"
-        )
-
-
-def episode_source(
-    rollout: RolloutConfig,
-    *,
-    model_dir: Path,
-    max_tool_calls: int,
-    image_size: int,
-    reward_service: str,
-    seed: int,
-    tool_episodes: bool = True,
-) -> EpisodeSource:
-    """The rollout servers (server mode; waits until they are ready and checks that they stop episodes at
-    `max_tool_calls` when `tool_episodes`) or vLLM in this process. Build it on the main process only."""
-    if rollout.mode == "inprocess":
-        from rollout_server.inprocess import InProcessRollouts
-
-        return InProcessRollouts(
-            model_dir,
-            reward_service=reward_service,
-            max_model_len=rollout.max_model_len,
-            max_tool_calls=max_tool_calls,
-            image_size=image_size,
-            seed=seed,
-            gpu_memory_utilization=rollout.gpu_memory_utilization,
-        )
-    from rollout_server.client import RolloutClient
-
-    check_rollout_settings(rollout)
-    client = RolloutClient(
-        rollout.urls,
-        token=os.environ[rollout.token_env],
-        timeout_s=rollout.request_timeout_s,
-        prompts_per_request=rollout.prompts_per_request,
-    )
-    ready = client.wait_ready(timeout_s=rollout.request_timeout_s)
-    if tool_episodes:
-        check_tool_limit(ready, max_tool_calls)
-    return client
-
-
-def check_tool_limit(ready: dict[str, dict], max_tool_calls: int) -> None:
-    """The servers stop an episode at their own --max-tool-calls while the rewards count calls against
-    grpo.max_tool_calls: refuse a run where the two differ."""
-    for url, answer in ready.items():
-        served = answer.get("max_tool_calls")
-        if served is not None and served != max_tool_calls:
-            raise RunSetupError(
-                f"rollout server {url} runs --max-tool-calls {served} but grpo.max_tool_calls is "
-                f"{max_tool_calls}; restart it with --max-tool-calls {max_tool_calls} or set "
-                f"grpo.max_tool_calls: {served}"
-            )
-
-
 def build_grpo_trainer(
     *,
     model: PreTrainedModel,
@@ -190,7 +115,7 @@ def build_grpo_trainer(
     grpo: GRPOConfig,
     args: trl.GRPOConfig,
     source: EpisodeSource | None,
-    reward_service: str,
+    reward_scorer: RewardScorer | None,
     seed: int,
     tensorboard_dir: Path | None,
     rollouts_dir: Path | None,
@@ -207,7 +132,7 @@ def build_grpo_trainer(
         processing_class=processor,
         episode_source=source,
         method=grpo.method,
-        reward_service=reward_service,
+        reward_scorer=reward_scorer,
         coefficients=reward_coefficients(grpo.method, grpo.coefficients),
         max_tool_calls=grpo.max_tool_calls,
         callbacks=extra,

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rollout_server.episodes import Episode
+from rft.rollout.episode import Episode
 
 
 def step_name(step: int) -> str:

@@ -23,8 +23,6 @@ from torch.utils.hooks import RemovableHandle
 
 from rft.eval.scoring import FAST_ANSWER_CLASSES
 from rft.eval.target import (
-    RFT_FAS_FINAL_CLASSES,
-    TAR_FAS_FINAL_CLASSES,
     answer_probabilities,
     class_continuations,
     episode_fast_answer_messages,
@@ -37,13 +35,13 @@ from rft.eval.target import (
     subsample,
     unshard,
 )
+from rft.methods import RFT_FAS_FINAL_CLASSES, TAR_FAS_FINAL_CLASSES
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import load_policy
 from rft.prompts.episodes import first_turn_messages
-from rft.trainers.grpo_batch import single_turn_episode
-from rft.trainers.grpo_recipes import rft_fas_messages
-from rollout_server.api import CompletionOut, SampleGroup, SampleResponse
-from rollout_server.episodes import Episode, ToolCallRecord
+from rft.prompts.rft_fas import rft_fas_messages
+from rft.rollout.episode import Episode, ToolCallRecord, single_turn_episode
+from rft.rollout.sampling import CompletionOut, SampleGroup, SampleResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rollout_server"))
 from protocol_model import CALL, FAST, ONE_TOOL, protocol_image, trajectory_ids

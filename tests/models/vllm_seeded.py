@@ -8,7 +8,8 @@ import json
 import sys
 
 if __name__ == "__main__":
-    from rollout_server.sampling import SamplingSettings, VLLMSampler
+    from rft.rollout.episode import SamplingSettings
+    from rollout_server.sampling import VLLMSampler
 
     model_dir, out_path = sys.argv[1], sys.argv[2]
     sampler = VLLMSampler(model_dir, max_model_len=2048)

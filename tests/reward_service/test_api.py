@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from reward_service.api import RawImage, ToolRequest, decode_image, encode_image
+from reward_service.api import RawImage, ToolRequest, encode_image
 from reward_service.client import InProcessRewards
+from rft.codec import decode_image
 
 
 def rgb(height: int = 24, width: int = 40) -> np.ndarray:

@@ -10,11 +10,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 if __name__ == "__main__":
     from protocol_model import protocol_image
 
-    from rollout_server.api import Sampling
+    from reward_service import InProcessRewards
+    from rft.rollout.sampling import Sampling
     from rollout_server.inprocess import InProcessRollouts
 
     model_dir, out_path = sys.argv[1], sys.argv[2]
-    rollouts = InProcessRollouts(model_dir)
+    rollouts = InProcessRollouts(model_dir, tools=InProcessRewards())
     groups, version = rollouts.episodes([protocol_image(7)], n=2, sampling=Sampling(max_tokens=64))
     records = [
         {

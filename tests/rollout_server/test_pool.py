@@ -13,7 +13,7 @@ import pytest
 from conftest import TOKEN, free_port, start_server, stop_server, wait_until_ready
 from protocol_model import protocol_image
 
-from rollout_server.api import Sampling
+from rft.rollout.sampling import Sampling
 from rollout_server.client import RolloutClient
 
 # The first test also waits for the session's protocol model and a vLLM start-up.

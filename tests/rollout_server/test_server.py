@@ -16,9 +16,9 @@ from protocol_model import ANSWER, CALL, FAST, protocol_image
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
 from rft.prompts.episodes import first_turn_messages
+from rft.rollout.sampling import Sampling
 from rft.tools import run_tool
 from rft.trainers.episode_logprobs import episode_logprobs
-from rollout_server.api import Sampling
 from rollout_server.client import RolloutClient
 
 # The first test also waits for the session's protocol model and a vLLM start-up.

@@ -25,22 +25,24 @@ from datasets import Dataset
 from PIL import Image
 from trl import GRPOConfig
 
+from reward_service import InProcessRewards
 from rft.config import ConfigError
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
 from rft.prompts.episodes import first_turn_messages
+from rft.prompts.rft_fas import rft_fas_messages
 from rft.rewards import trl as trl_rewards
+from rft.rollout.episode import Episode, ToolCallRecord, model_token_ids, single_turn_episode
+from rft.rollout.sampling import CompletionOut
 from rft.trainers.episode_logprobs import episode_logprobs
 from rft.trainers.grpo import EpisodeGRPOTrainer, UnsupportedSetting
-from rft.trainers.grpo_batch import collate_episodes, episode_tensors, model_token_ids, single_turn_episode
+from rft.trainers.grpo_batch import collate_episodes, episode_tensors
 from rft.trainers.grpo_eval import TargetEvaluation
 from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
 from rft.trainers.grpo_metrics import episode_metrics, summarize
-from rft.trainers.grpo_recipes import PAPER_RECIPES, accumulation_steps, grpo_arguments, rft_fas_messages
+from rft.trainers.grpo_recipes import PAPER_RECIPES, accumulation_steps, grpo_arguments
 from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
 from rft.trainers.grpo_weights import full_weights
-from rollout_server.api import CompletionOut
-from rollout_server.episodes import Episode, ToolCallRecord
 
 ROLLOUT_TESTS = Path(__file__).resolve().parents[1] / "rollout_server"
 sys.path.insert(0, str(ROLLOUT_TESTS))
@@ -148,6 +150,7 @@ def scripted_trainer(
         processing_class=processor,
         episode_source=source,
         method="dt_grpo",
+        reward_scorer=InProcessRewards(),
         callbacks=callbacks,
     )
 
@@ -573,7 +576,7 @@ def test_two_dt_grpo_steps_against_the_rollout_server(
         processing_class=processor,
         episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
         method="dt_grpo",
-        reward_service="inprocess",
+        reward_scorer=InProcessRewards(),
     )
     trainer.train()
     steps = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -628,6 +631,7 @@ def test_single_turn_samples_score_with_paper_001_rewards(
         processing_class=processor,
         episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
         method="rft_fas",
+        reward_scorer=InProcessRewards(),
     )
     model.train()
     # An image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server).
@@ -654,6 +658,7 @@ import test_grpo as T
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import load_policy
 from rft.trainers.grpo import EpisodeGRPOTrainer
+from reward_service import InProcessRewards
 
 model_dir, out = Path({model_dir!r}), Path({out!r})
 model, processor = load_policy(model_dir)
@@ -664,7 +669,7 @@ initial = {{name: p.detach().clone() for name, p in model.named_parameters()}}
 args = T.arguments(out, num_generations=2, per_device_train_batch_size=2, max_steps=2)
 dataset = Dataset.from_dict({{"image": [T.face(i) for i in range(4)], "label": ["spoof", "live"] * 2}})
 trainer = EpisodeGRPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor,
-                             episode_source=None, method="dt_grpo")
+                             episode_source=None, method="dt_grpo", reward_scorer=InProcessRewards())
 if trainer.accelerator.is_main_process:
     trainer.episode_source = T.ScriptedEpisodes(sampler_model, ConversationTokenizer(processor, "qwen2_5_vl"))
 trainer.train()

@@ -10,7 +10,7 @@ COMMANDS = {
     "tiny-model": ("rft.models.tiny", "build a random-initialised tiny Qwen2.5-VL / InternVL3 model"),
     "synth": ("rft.data.synth.cli", "generate the synthetic face anti-spoofing benchmark"),
     "import": ("rft.data.importers.cli", "import a public FAS dataset from its released layout"),
-    "metrics": ("rft.eval.report", "compute HTER/AUC/APCER/... from a scores CSV"),
+    "metrics": ("rft.eval.metrics_cli", "compute HTER/AUC/APCER/... from a scores CSV"),
     "experts": ("rft.experts.cli", "train / evaluate the per-tool expert CNNs (paper 003, App. A.3)"),
     "annotate": (
         "rft.annotate.cli",

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from launch import grpo as grpo_launcher
 from launch import sft as sft_launcher
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
-from rft.trainers.checkpoints import ResumeError, RunSetupError
+from rft.errors import ResumeError, RunSetupError
 
 STAGES = ("base model", "after SFT", "after GRPO")
 

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
-from rft.trainers.checkpoints import ResumeError
+from rft.errors import ResumeError
 
 
 def parse(argv: list[str] | None) -> tuple[ExperimentConfig, str | None, bool]:
@@ -76,13 +76,7 @@ def run(
     from rft.jobs.connect import check_rollout_settings, episode_source
     from rft.methods import method_named
     from rft.models.loading import detect_arch, load_policy, resolve_model_dir
-    from rft.trainers.checkpoints import (
-        check_fresh_start,
-        export_model,
-        policy_dir,
-        remove_earlier_run,
-        resume_checkpoint,
-    )
+    from rft.trainers.checkpoints import export_model
     from rft.trainers.grpo_eval import TargetEvaluation
     from rft.trainers.grpo_recipes import accumulation_steps
     from rft.trainers.grpo_setup import (
@@ -91,6 +85,7 @@ def run(
         training_arguments,
         training_examples,
     )
+    from rft.trainers.run_folders import check_fresh_start, policy_dir, remove_earlier_run, resume_checkpoint
 
     grpo, out = config.grpo, grpo_dir(config)
     # cpu as TrainingArguments(use_cpu) below: without it, processes started by torchrun on a machine
@@ -208,7 +203,7 @@ def report_lines(stage: str, results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rft.trainers.checkpoints import RunSetupError
+    from rft.errors import RunSetupError
 
     try:
         config, resume, overwrite = parse(argv)

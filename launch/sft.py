@@ -25,14 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
-from rft.trainers.checkpoints import (
-    ResumeError,
-    RunSetupError,
-    check_fresh_start,
-    policy_dir,
-    remove_earlier_run,
-    resume_checkpoint,
-)
+from rft.errors import ResumeError, RunSetupError
+from rft.trainers.run_folders import check_fresh_start, policy_dir, remove_earlier_run, resume_checkpoint
 from rft.trainers.sft_data import SFTDataError, load_sft_dataset
 
 

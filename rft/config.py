@@ -17,12 +17,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rft.errors import RftError
 from rft.methods import MethodName, method_named
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(RftError):
     """A configuration problem, stated in one line with the offending key and how to fix it."""
 
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from rft.config import RolloutConfig
+from rft.errors import RunSetupError
 from rft.rollout.protocols import EpisodeSource, ToolRunner
-from rft.trainers.checkpoints import RunSetupError
 
 
 def check_rollout_settings(rollout: RolloutConfig) -> None:

@@ -13,9 +13,10 @@ from peft import LoraConfig
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
 
 from rft.config import GRPOConfig, RewardCoefficients
+from rft.errors import RunSetupError
 from rft.methods import Coefficients, method_named
 from rft.rollout.protocols import EpisodeSource, RewardScorer
-from rft.trainers.checkpoints import AtomicCheckpoints, RunSetupError, TensorBoardIn, use_bf16
+from rft.trainers.checkpoints import AtomicCheckpoints, TensorBoardIn, use_bf16
 from rft.trainers.grpo import EpisodeGRPOTrainer
 from rft.trainers.rollout_records import RolloutRecorder
 

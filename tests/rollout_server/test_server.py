@@ -112,7 +112,7 @@ def test_trainer_recomputes_the_servers_logprobs(episodes, policy) -> None:
 def test_readiness_reports_the_tool_call_limit_the_trainer_checks(
     client: RolloutClient, rollout_url: str
 ) -> None:
-    from rft.trainers.checkpoints import RunSetupError
+    from rft.errors import RunSetupError
     from rft.trainers.grpo_setup import check_tool_limit
 
     ready = client.wait_ready(timeout_s=60)

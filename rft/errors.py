@@ -1,0 +1,18 @@
+"""The project's error base class. Every error a user can cause (a bad config, a missing input, a run that
+cannot start) is an `RftError` whose message is one line naming the bad input and the fix; the command-line
+entry points catch `RftError` in one place and print that line. Anything else is a bug and keeps its
+traceback."""
+
+from __future__ import annotations
+
+
+class RftError(ValueError):
+    """A user-facing error, said in one line with the fix."""
+
+
+class RunSetupError(RftError):
+    """Something a run needs is missing or inconsistent, said in one line with the fix."""
+
+
+class ResumeError(RftError):
+    """`--resume` cannot be honoured, said in one line with the fix."""

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rft.errors import RftError
 from rft.methods import MethodName, method_named
+from rft.models.lora import LANGUAGE_MODEL_LORA_TARGETS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -99,7 +100,7 @@ class RewardCoefficients(Section):
 
 class GRPOConfig(Section):
     """GRPO hyper-parameters. Defaults are paper 003's DT-GRPO (Sec. 4.1) at CPU-demo scale; the papers'
-    full settings are in `rft.trainers.grpo_recipes.PAPER_RECIPES` and the shipped configs."""
+    full settings are in the shipped configs (configs/recipes/)."""
 
     method: MethodName = "dt_grpo"
     init_from: Literal["model", "sft_stage1", "sft_stage2"] = Field(
@@ -235,7 +236,7 @@ class SFTConfig(Section):
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (the scale is lora_alpha / rank).")
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     lora_target_modules: str | list[str] = Field(
-        r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)",
+        LANGUAGE_MODEL_LORA_TARGETS,
         description="PEFT target_modules: a regex over module names (default: the language model's "
         "attention and MLP projections, vision tower frozen), or a list of name suffixes.",
     )

@@ -124,11 +124,6 @@ def token_advantages(advantages: torch.Tensor, weights: torch.Tensor, mask: torc
     return advantages[:, None] * weights.expand_as(mask).to(advantages.dtype)
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp(min=1.0)
-
-
 def sampler_kl(trainer_logps: torch.Tensor, sampler_logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-token k3 estimate of KL(pi_sampler || pi_theta) on tokens drawn from the sampler:
     r - 1 - log r with r = pi_theta / pi_sampler (>= 0, unbiased; Schulman's k3)."""

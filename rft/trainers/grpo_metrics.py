@@ -7,12 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rft.rollout.episode import Episode
+from rft.rollout.episode import STOP_REASONS, Episode
 from rft.tools import TOOL_NAMES
 
-# Every way an episode can end (docs/ROLLOUT_SERVER.md); each gets a metric, 0 when it did not happen, so
-# the curves are continuous.
-STOP_REASONS = ("answer", "malformed", "tool_limit", "max_tokens", "context")
+# Every way an episode can end (STOP_REASONS) gets a metric, 0 when it did not happen, so the curves are
+# continuous.
 # A call whose name is not a tool (unparsable JSON, an unknown name) is counted under this name.
 INVALID_TOOL = "invalid"
 

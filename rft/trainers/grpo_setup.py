@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
 from rft.config import GRPOConfig, RewardCoefficients
 from rft.errors import RunSetupError
 from rft.methods import Coefficients, method_named
+from rft.models.lora import LANGUAGE_MODEL_LORA_TARGETS
 from rft.rollout.protocols import EpisodeSource, RewardScorer
 from rft.trainers.checkpoints import AtomicCheckpoints, TensorBoardIn, use_bf16
 from rft.trainers.grpo import EpisodeGRPOTrainer
@@ -89,7 +90,7 @@ def lora_config(*, rank: int, alpha: int) -> LoraConfig:
         r=rank,
         lora_alpha=alpha,
         lora_dropout=0.0,  # dropout would make pi_theta and pi_theta_old differ on the same weights
-        target_modules=r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)",
+        target_modules=LANGUAGE_MODEL_LORA_TARGETS,
         task_type="CAUSAL_LM",
     )
 

@@ -92,8 +92,3 @@ class RolloutRecorder:
 
 def tool_call_record(call: Any) -> dict[str, Any]:
     return {"name": call.name, "arguments": call.arguments, "ok": call.ok, "error": call.error}
-
-
-def read_step(path: Path | str) -> list[dict[str, Any]]:
-    """The records of one step file."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

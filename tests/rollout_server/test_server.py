@@ -11,6 +11,7 @@ import pytest
 import requests
 import torch
 from conftest import TOKEN
+from episode_logprobs import episode_logprobs
 from protocol_model import ANSWER, CALL, FAST, protocol_image
 
 from rft.models.conversation import ConversationTokenizer
@@ -18,7 +19,6 @@ from rft.models.loading import detect_arch, load_policy
 from rft.prompts.episodes import first_turn_messages
 from rft.rollout.sampling import Sampling
 from rft.tools import run_tool
-from rft.trainers.episode_logprobs import episode_logprobs
 from rollout_server.client import RolloutClient
 
 # The first test also waits for the session's protocol model and a vLLM start-up.

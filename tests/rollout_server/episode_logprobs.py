@@ -1,4 +1,4 @@
-"""Per-token log-probabilities of sampled episodes under the trainer's model.
+"""A test oracle (used by tests only): per-token log-probabilities of sampled episodes under the trainer's model.
 
 The episode's compact ids (rft.models.conversation) are expanded with the processor, so the forward pass
 sees every image of the episode: the dataset image and each tool output. Logprobs come back on the compact

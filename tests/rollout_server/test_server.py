@@ -113,7 +113,7 @@ def test_readiness_reports_the_tool_call_limit_the_trainer_checks(
     client: RolloutClient, rollout_url: str
 ) -> None:
     from rft.errors import RunSetupError
-    from rft.trainers.grpo_setup import check_tool_limit
+    from rft.jobs.connect import check_tool_limit
 
     ready = client.wait_ready(timeout_s=60)
     assert ready[rollout_url]["max_tool_calls"] == 3  # the server's default, paper 003's limit

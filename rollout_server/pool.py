@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from rollout_server.cli import TOKEN_ENV, worker_argv
+
 
 def _gpu_count() -> int:
     try:
@@ -25,8 +27,6 @@ def _gpu_count() -> int:
 
 
 def run_local_pool(args: argparse.Namespace) -> int:
-    from rollout_server.__main__ import TOKEN_ENV, worker_argv
-
     gpus = _gpu_count()
     procs: dict[int, subprocess.Popen] = {}
     for index in range(args.workers):

@@ -84,7 +84,10 @@ class VLLMSampler:
         settings: SamplingSettings,
         adapter: str | None = None,
     ) -> list[Completion]:
+        """n completions of one prompt; a prompt vLLM refuses (e.g. longer than the context) is a ValueError,
+        the caller's error."""
         from vllm import SamplingParams
+        from vllm.exceptions import VLLMClientError
         from vllm.sampling_params import RequestOutputKind
 
         params = SamplingParams(
@@ -102,13 +105,16 @@ class VLLMSampler:
         if images:
             prompt["multi_modal_data"] = {"image": list(images)}
         final = None
-        async for output in self.engine.generate(
-            prompt,
-            params,
-            f"s{next(self._ids)}",
-            lora_request=self._adapters.get(adapter) if adapter else None,
-        ):
-            final = output
+        try:
+            async for output in self.engine.generate(
+                prompt,
+                params,
+                f"s{next(self._ids)}",
+                lora_request=self._adapters.get(adapter) if adapter else None,
+            ):
+                final = output
+        except VLLMClientError as error:  # vLLM refuses the prompt itself (e.g. longer than the context)
+            raise ValueError(str(error)) from error
         if final is None:
             return []
         return [_completion(choice) for choice in final.outputs]

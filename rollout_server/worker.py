@@ -9,12 +9,13 @@ import uvicorn
 from reward_service.client import connect
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, install_chat_template
-from rollout_server.app import ServerState, create_app
+from rollout_server.app import create_app
 from rollout_server.episodes import EpisodeRunner
 from rollout_server.sampling import VLLMSampler
+from rollout_server.service import Engine
 
 
-def build_state(args: argparse.Namespace) -> ServerState:
+def build_engine(args: argparse.Namespace) -> Engine:
     from transformers import AutoProcessor
 
     arch = detect_arch(args.model)
@@ -37,10 +38,10 @@ def build_state(args: argparse.Namespace) -> ServerState:
         max_model_len=args.max_model_len,
         image_size=args.image_size,
     )
-    return ServerState(runner=runner, sampler=sampler, tokenizer=tokenizer, token=args.token)
+    return Engine(sampler=sampler, runner=runner, tokenizer=tokenizer)
 
 
 def serve(args: argparse.Namespace) -> None:
-    app = create_app(lambda: build_state(args))
+    app = create_app(lambda: build_engine(args), token=args.token)
     print(f"rollout_server worker starting on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -189,6 +189,13 @@ def test_openai_compatible_chat_completion(rollout_url: str) -> None:
     assert reply.json()["usage"]["completion_tokens"] >= 1
 
 
+def test_a_chat_prompt_longer_than_the_context_is_a_400(rollout_url: str) -> None:
+    body = {"messages": [{"role": "user", "content": "face " * 5000}], "max_tokens": 4}
+    reply = requests.post(rollout_url + "/v1/chat/completions", json=body, timeout=120)
+    assert reply.status_code == 400, reply.text
+    assert "\n" not in reply.json()["error"]
+
+
 @pytest.mark.parametrize(
     "body",
     [

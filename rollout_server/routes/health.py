@@ -1,0 +1,35 @@
+"""GET /healthz (the process answers), /readyz (the engine is up: weights version and tool-call limit),
+/metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from rollout_server.service import Service
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    return {"ok": True}
+
+
+@router.get("/readyz")
+async def readyz(service: Service) -> Response:
+    if not service.ready:
+        return JSONResponse({"error": "engine starting"}, status_code=503)
+    return JSONResponse(
+        {
+            "ready": True,
+            "weights_version": service.weights_version,
+            "max_tool_calls": service.engine.runner.max_tool_calls,
+        }
+    )
+
+
+@router.get("/metrics")
+async def metrics(service: Service) -> Response:
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -66,6 +66,7 @@ from rft.trainers.grpo_math import (
 )
 from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_rewards import score_with_service
+from rft.trainers.grpo_settings import UnsupportedSetting, check_arguments
 from rft.trainers.grpo_weights import full_weights
 from rft.trainers.rollout_records import RolloutRecorder
 from rft.trainers.trl_adapter import (
@@ -88,10 +89,6 @@ log = logging.getLogger(__name__)
 
 # Image inputs of TRL's forward (trl_adapter.per_token_logps) that the episode batch can carry.
 FORWARD_KEYS = ("pixel_values", "image_grid_thw", "mm_token_type_ids")
-
-
-class UnsupportedSetting(ValueError):
-    """A GRPOConfig setting this trainer cannot honour (the rollout server samples, not TRL)."""
 
 
 class EpisodeGRPOTrainer(GRPOTrainerHooks):
@@ -513,24 +510,6 @@ class _StepTimer(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         self.trainer._record_step_seconds(time.perf_counter() - self.start)
-
-
-def check_arguments(args: GRPOConfig) -> None:
-    """Refuse settings that would silently train on something else than what was sampled."""
-    if args.use_vllm:
-        raise UnsupportedSetting("use_vllm must be False: the rollouts come from episode_source")
-    if args.remove_unused_columns:
-        raise UnsupportedSetting(
-            "remove_unused_columns must be False: the image and label columns are needed"
-        )
-    if (args.top_k or 0) > 0 or args.min_p is not None or args.repetition_penalty != 1.0:
-        raise UnsupportedSetting(
-            "top_k, min_p and repetition_penalty are not passed to the rollout server; leave them at their defaults"
-        )
-    if args.use_transformers_continuous_batching:
-        raise UnsupportedSetting(
-            "use_transformers_continuous_batching does not apply: the rollout server samples"
-        )
 
 
 def dataset_image(example: Mapping[str, Any]) -> Image.Image:

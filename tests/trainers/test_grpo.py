@@ -35,13 +35,14 @@ from rft.rewards import trl as trl_rewards
 from rft.rollout.episode import Episode, ToolCallRecord, model_token_ids, single_turn_episode
 from rft.rollout.sampling import CompletionOut
 from rft.trainers.episode_logprobs import episode_logprobs
-from rft.trainers.grpo import EpisodeGRPOTrainer, UnsupportedSetting
+from rft.trainers.grpo import EpisodeGRPOTrainer
 from rft.trainers.grpo_batch import collate_episodes, episode_tensors
 from rft.trainers.grpo_eval import TargetEvaluation
 from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
 from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_recipes import PAPER_RECIPES, accumulation_steps, grpo_arguments
 from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
+from rft.trainers.grpo_settings import UnsupportedSetting
 from rft.trainers.grpo_weights import full_weights
 from rft.trainers.trl_adapter import metrics
 
@@ -659,7 +660,7 @@ from datasets import Dataset
 import test_grpo as T
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import load_policy
-from rft.trainers.grpo import EpisodeGRPOTrainer, UnsupportedSetting
+from rft.trainers.grpo import EpisodeGRPOTrainer
 from reward_service import InProcessRewards
 
 model_dir, out = Path({model_dir!r}), Path({out!r})

@@ -381,3 +381,10 @@ def test_another_trl_is_refused_naming_both_versions(version: str) -> None:
         check_trl_version(version)
     message = str(refused.value)
     assert str(trl_adapter.SUPPORTED_TRL) in message and "\n" not in message
+
+
+def test_the_training_docs_list_every_private_name() -> None:
+    docs = (RFT.parent / "docs" / "TRAINING.md").read_text()
+    missing = [entry.name for entry in PRIVATE_NAMES if f"| `{entry.name}` |" not in docs]
+    missing += [f"{h.module}.{h.name}" for h in INTERNAL_HELPERS if f"| `{h.module}.{h.name}` |" not in docs]
+    assert not missing, f"docs/TRAINING.md lacks a row for {missing}; regenerate it from trl_adapter's tables"

@@ -4,7 +4,8 @@ and exported as a plain Hugging Face folder.
 A checkpoint is Trainer's (model or adapter, optimizer, scheduler, RNG states, trainer state with the data
 position) written into a staging folder and renamed to `checkpoint-N` when complete, so `--resume` never
 meets a half-written one. Resuming full weights goes through `from_pretrained` (see
-`AtomicCheckpoints._load_from_checkpoint`).
+`AtomicCheckpoints.load_checkpoint`). Trainer's private checkpoint methods are reached through
+rft.trainers.trl_adapter's `CheckpointHooks`.
 """
 
 from __future__ import annotations
@@ -23,21 +24,20 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from transformers.utils import ADAPTER_SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from rft.models.loading import DTYPES
+from rft.trainers.trl_adapter import CheckpointHooks
 
 # A crash while saving leaves its half-written checkpoint here, where neither `--resume` nor
 # `get_last_checkpoint` (which match `checkpoint-N`) look.
 STAGING_DIR = ".checkpoint-staging"
 
 
-class AtomicCheckpoints:
+class AtomicCheckpoints(CheckpointHooks):
     """Mixin for a transformers `Trainer` subclass (listed before it): atomic checkpoints and exact full-weight
     resume."""
 
     _staging_checkpoint = False
 
-    def _load_from_checkpoint(
-        self, resume_from_checkpoint: str, model: torch.nn.Module | None = None
-    ) -> None:
+    def load_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         """Trainer's resume, except for full weights saved by `save_pretrained`: those are written in the
         checkpoint's original key layout (transformers 5 `save_original_format`), which Trainer reads back
         with a non-strict `load_state_dict`; for VLMs whose keys were renamed (Qwen2.5-VL, InternVL) nothing
@@ -45,7 +45,7 @@ class AtomicCheckpoints:
         applies the renaming; the strict load then proves every weight was restored."""
         model = model if model is not None else self.model
         if is_peft_model(model) or self.is_fsdp_enabled or not has_full_weights(Path(resume_from_checkpoint)):
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            super().load_checkpoint(resume_from_checkpoint, model)
             return
         dtype = next(model.parameters()).dtype
         saved = AutoModelForImageTextToText.from_pretrained(
@@ -53,12 +53,12 @@ class AtomicCheckpoints:
         )
         model.load_state_dict(saved.state_dict(), strict=True)
 
-    def _get_output_dir(self, trial: Any) -> str:
+    def checkpoint_output_dir(self, trial: Any) -> str:
         if self._staging_checkpoint:
             return str(Path(self.args.output_dir) / STAGING_DIR)
-        return super()._get_output_dir(trial)
+        return super().checkpoint_output_dir(trial)
 
-    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+    def save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
         """Trainer's checkpoint (model or adapter, optimizer, scheduler, RNG, trainer state) written into a
         staging folder, then renamed to `checkpoint-N`: a checkpoint either exists whole or not at all."""
         output_dir = Path(self.args.output_dir)
@@ -68,7 +68,7 @@ class AtomicCheckpoints:
         self.accelerator.wait_for_everyone()
         self._staging_checkpoint = True
         try:
-            super()._save_checkpoint(model, trial)
+            super().save_checkpoint(model, trial)
         finally:
             self._staging_checkpoint = False
         self.accelerator.wait_for_everyone()  # every rank has written its shards and RNG state

@@ -10,9 +10,10 @@ R_i is Eq. 6 of paper 001, Eq. 14 (DT-GRPO) or Eq. S15 (ST-GRPO) of paper 003 (r
 service). In an episode, o_i is what the model generated: its fast answer and every reasoning turn, never the
 scripted re-examine turn, the tool responses or any image token; |o_i| counts those tokens only.
 
-`EpisodeGRPOTrainer` overrides one method of TRL's trainer, `_generate_and_score_completions`, because TRL's
-version builds the forward pass from the dataset prompt and its images only (images a `rollout_func` adds
-never reach it; docs/TRAINING.md). The override:
+`EpisodeGRPOTrainer` replaces TRL's generation step (`generate_and_score`, which rft.trainers.trl_adapter
+calls in place of TRL's `_generate_and_score_completions`), because TRL's version builds the forward pass
+from the dataset prompt and its images only (images a `rollout_func` adds never reach it;
+docs/TRAINING.md). Every private TRL name it uses goes through that adapter. The replacement:
 
 1. pushes the policy's weights to the episode source when the optimizer has stepped since the last push;
 2. gathers the batch's images to the main process, which asks the source for G episodes per image (the
@@ -45,9 +46,7 @@ import torch
 from accelerate.utils import broadcast_object_list, gather_object
 from PIL import Image
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
-from trl import GRPOConfig, GRPOTrainer
-from trl.models.utils import disable_gradient_checkpointing
-from trl.trainer.utils import nanmax, nanstd, use_adapter
+from trl import GRPOConfig
 
 from rft.methods import Coefficients, method_named
 from rft.models.conversation import ConversationTokenizer
@@ -67,20 +66,32 @@ from rft.trainers.grpo_math import (
 )
 from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_rewards import score_with_service
+from rft.trainers.grpo_settings import UnsupportedSetting, check_arguments
 from rft.trainers.grpo_weights import full_weights
 from rft.trainers.rollout_records import RolloutRecorder
+from rft.trainers.trl_adapter import (
+    GRPOTrainerHooks,
+    add_completion_rows,
+    calculate_rewards,
+    disable_gradient_checkpointing,
+    distributed_backend,
+    flush_user_logs,
+    log_completion_extra,
+    metrics,
+    nanmax,
+    nanstd,
+    pad_token_id,
+    per_token_logps,
+    use_adapter,
+)
 
 log = logging.getLogger(__name__)
 
-# Image-input keys of TRL's `_get_per_token_logps_and_entropies` that the episode batch can carry.
+# Image inputs of TRL's forward (trl_adapter.per_token_logps) that the episode batch can carry.
 FORWARD_KEYS = ("pixel_values", "image_grid_thw", "mm_token_type_ids")
 
 
-class UnsupportedSetting(ValueError):
-    """A GRPOConfig setting this trainer cannot honour (the rollout server samples, not TRL)."""
-
-
-class EpisodeGRPOTrainer(GRPOTrainer):
+class EpisodeGRPOTrainer(GRPOTrainerHooks):
     """GRPOTrainer whose completions are rollout-server episodes (or paper 001's single-turn samples),
     trained with every image of the episode in the forward pass and a loss on the model's tokens only.
 
@@ -147,12 +158,12 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         self._seconds: dict[str, float] = defaultdict(float)  # rollout / reward / weight sync, this step
 
     # -- TRL's generation step, replaced ------------------------------------------------------------------
-    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    def generate_and_score(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         mode = "train" if self.model.training else "eval"
         group = self.num_generations if mode == "train" else self.num_generations_eval
         images = [dataset_image(example) for example in inputs]
         labels = [as_label(example["label"]) for example in inputs]
-        self._sync_weights()
+        self.sync_weights()
         episodes, version = self._timed("rollout", self._rollouts, images, group)
         batch = self._episode_batch(episodes)
         rewards_per_func, components = self._timed("reward", self._score, episodes, labels)
@@ -175,13 +186,15 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         return batch
 
     # -- rollouts -----------------------------------------------------------------------------------------
-    def _sync_weights(self) -> None:
+    def sync_weights(self) -> None:
         """Push the policy to the episode source once per optimizer step (TRL's `_last_loaded_step` rule)."""
         if self.state.global_step == self._last_synced_step:
             return
         start = time.perf_counter()
         is_main = self.accelerator.is_main_process
-        weights = full_weights(self.accelerator.unwrap_model(self.model), self._dist, keep=is_main)
+        weights = full_weights(
+            self.accelerator.unwrap_model(self.model), distributed_backend(self), keep=is_main
+        )
         if is_main:
             self._pushed_version = self._source().update_weights(weights)
         self._last_synced_step = self.state.global_step
@@ -254,7 +267,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
     def _episode_batch(self, episodes: list[Episode]) -> dict[str, Any]:
         batch = collate_episodes(
             [episode_tensors(e, self.conversation) for e in episodes],
-            pad_token_id=self._tokenizer.pad_token_id,
+            pad_token_id=pad_token_id(self),
             mask_truncated=self.mask_truncated_completions,
             pad_to_multiple_of=self.pad_to_multiple_of,
         )
@@ -264,7 +277,8 @@ class EpisodeGRPOTrainer(GRPOTrainer):
     def _policy_logps(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         """Per-token logprobs of the completion under `model`, by TRL's batched forward (fused LM head,
         temperature, per-sample image slicing)."""
-        logps, _, _ = self._get_per_token_logps_and_entropies(
+        return per_token_logps(
+            self,
             model,
             torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
             torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
@@ -274,7 +288,6 @@ class EpisodeGRPOTrainer(GRPOTrainer):
             num_tiles=batch.get("num_tiles"),
             **{key: batch[key] for key in FORWARD_KEYS if key in batch},
         )
-        return logps
 
     def _add_policy_logps(self, batch: dict[str, Any], loss_mask: torch.Tensor, mode: str) -> None:
         """pi_theta_old's logprobs (TRL recomputes them whenever its own vLLM sampled, or the generation
@@ -328,7 +341,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
             max_tool_calls=self.max_tool_calls,
             weights=self.reward_weights.tolist(),
         )
-        self._log_completion_extra("format_errors", ["; ".join(errors) for errors in scored.format_errors])
+        log_completion_extra(self, "format_errors", ["; ".join(errors) for errors in scored.format_errors])
         device = self.accelerator.device
         columns = self.accelerator.gather(scored.columns.to(device))
         names = sorted(scored.components)
@@ -345,7 +358,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         ]
         prompts = [prompt_text(e) for e in episodes]
         completions = ["".join(e.turns) for e in episodes]
-        return self._calculate_rewards(inputs, prompts, completions, [model_token_ids(e) for e in episodes])
+        return calculate_rewards(self, inputs, prompts, completions, [model_token_ids(e) for e in episodes])
 
     # -- logging ------------------------------------------------------------------------------------------
     def _timed(self, name: str, func: Any, *args: Any) -> Any:
@@ -362,37 +375,37 @@ class EpisodeGRPOTrainer(GRPOTrainer):
 
     def _log_episodes(self, mode: str, episodes: list[Episode], batch: dict[str, Any], version: int) -> None:
         """TRL's length metrics (model tokens only), tool use, turns, stop reasons, weights version."""
-        metrics = self._metrics[mode]
+        logged = metrics(self, mode)
         lengths = self._gather_floats([e.completion_tokens for e in episodes])
         prompts = self._gather_floats(batch["prompt_mask"].sum(dim=1).float().tolist())
         truncated = self._gather_floats([float(e.truncated) for e in episodes]).bool()
         if mode == "train":
             self.state.num_input_tokens_seen += int((prompts.sum() + lengths.sum()).item())
-        metrics["num_tokens"] = [self.state.num_input_tokens_seen]
-        metrics["completions/mean_length"].append(lengths.mean().item())
-        metrics["completions/min_length"].append(lengths.min().item())
-        metrics["completions/max_length"].append(lengths.max().item())
-        metrics["completions/clipped_ratio"].append(truncated.float().mean().item())
+        logged["num_tokens"] = [self.state.num_input_tokens_seen]
+        logged["completions/mean_length"].append(lengths.mean().item())
+        logged["completions/min_length"].append(lengths.min().item())
+        logged["completions/max_length"].append(lengths.max().item())
+        logged["completions/clipped_ratio"].append(truncated.float().mean().item())
         terminated = lengths[~truncated] if (~truncated).any() else torch.zeros(1)
-        metrics["completions/mean_terminated_length"].append(terminated.mean().item())
+        logged["completions/mean_terminated_length"].append(terminated.mean().item())
         for name, value in episode_metrics(gather_object([summarize(e) for e in episodes])).items():
-            metrics[name].append(value)
-        metrics["rollout/weights_version"].append(float(version))
+            logged[name].append(value)
+        logged["rollout/weights_version"].append(float(version))
 
     def _log_rewards(
         self, mode: str, rewards_per_func: torch.Tensor, components: dict[str, torch.Tensor], scored: Any
     ) -> None:
         """TRL's reward metrics (`rewards/<func>/{mean,std}`, `reward`, `reward_std`,
         `frac_reward_zero_std`) and every component the service returned (`reward_components/<name>`)."""
-        metrics = self._metrics[mode]
+        logged = metrics(self, mode)
         for i, name in enumerate(self.reward_func_names):
-            metrics[f"rewards/{name}/mean"].append(torch.nanmean(rewards_per_func[:, i]).item())
-            metrics[f"rewards/{name}/std"].append(nanstd(rewards_per_func[:, i]).item())
+            logged[f"rewards/{name}/mean"].append(torch.nanmean(rewards_per_func[:, i]).item())
+            logged[f"rewards/{name}/std"].append(nanstd(rewards_per_func[:, i]).item())
         for name, values in components.items():
-            metrics[f"reward_components/{name}/mean"].append(values.mean().item())
-        metrics["reward"].append(torch.nanmean(scored.rewards).item())
-        metrics["reward_std"].append(nanstd(scored.rewards).item())
-        metrics["frac_reward_zero_std"].append(scored.std_is_zero.float().mean().item())
+            logged[f"reward_components/{name}/mean"].append(values.mean().item())
+        logged["reward"].append(torch.nanmean(scored.rewards).item())
+        logged["reward_std"].append(nanstd(scored.rewards).item())
+        logged["frac_reward_zero_std"].append(scored.std_is_zero.float().mean().item())
 
     def _log_sampler_gap(
         self, mode: str, trainer: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor
@@ -403,12 +416,12 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         local_max = delta.max() if delta.numel() else torch.zeros((), device=delta.device)
         totals = torch.stack([delta.sum(), sampler_kl(trainer, sampler, mask).sum(), mask.sum().float()])
         totals = self.accelerator.reduce(totals, reduction="sum")
-        metrics = self._metrics[mode]
-        metrics["sampling/sampling_logp_difference/mean"].append((totals[0] / totals[2].clamp(min=1)).item())
-        metrics["sampling/sampling_logp_difference/max"].append(
+        logged = metrics(self, mode)
+        logged["sampling/sampling_logp_difference/mean"].append((totals[0] / totals[2].clamp(min=1)).item())
+        logged["sampling/sampling_logp_difference/max"].append(
             nanmax(self.accelerator.gather(local_max[None])).item()
         )
-        metrics["sampling/kl"].append((totals[1] / totals[2].clamp(min=1)).item())
+        logged["sampling/kl"].append((totals[1] / totals[2].clamp(min=1)).item())
 
     def _log_weights(self, mode: str, weights: torch.Tensor, mask: torch.Tensor) -> None:
         """`sampling/importance_sampling_ratio/mean`: over model tokens (token modes) or sequences."""
@@ -416,7 +429,7 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         totals = self.accelerator.reduce(
             torch.stack([chosen.sum(), chosen.new_tensor(float(chosen.numel()))]), "sum"
         )
-        self._metrics[mode]["sampling/importance_sampling_ratio/mean"].append(
+        metrics(self, mode)["sampling/importance_sampling_ratio/mean"].append(
             (totals[0] / totals[1].clamp(min=1)).item()
         )
 
@@ -429,30 +442,22 @@ class EpisodeGRPOTrainer(GRPOTrainer):
     ) -> None:
         """The completions table of TRL (`log_completions`), with each episode's label, turns, stop reason and
         tool calls as extra columns: enough to recompute its rewards from the log."""
-        self._logs["prompt"].extend(gather_object([prompt_text(e) for e in episodes]))
-        self._logs["completion"].extend(
-            gather_object([self.conversation.decode(e.token_ids[e.prompt_length :]) for e in episodes])
+        add_completion_rows(
+            self,
+            prompts=gather_object([prompt_text(e) for e in episodes]),
+            completions=gather_object(
+                [self.conversation.decode(e.token_ids[e.prompt_length :]) for e in episodes]
+            ),
+            rewards={name: rewards_per_func[:, i].tolist() for i, name in enumerate(self.reward_func_names)},
+            advantages=advantages.tolist(),
         )
-        for i, name in enumerate(self.reward_func_names):
-            self._logs["rewards"][name].extend(rewards_per_func[:, i].tolist())
-        self._logs["advantages"].extend(advantages.tolist())
-        self._log_completion_extra("label", list(labels))
-        self._log_completion_extra("episode_turns", [json.dumps(e.turns) for e in episodes])
-        self._log_completion_extra("stop_reason", [e.stop_reason for e in episodes])
-        self._log_completion_extra(
-            "tool_calls", [json.dumps([c.name for c in e.tool_calls]) for e in episodes]
+        log_completion_extra(self, "label", list(labels))
+        log_completion_extra(self, "episode_turns", [json.dumps(e.turns) for e in episodes])
+        log_completion_extra(self, "stop_reason", [e.stop_reason for e in episodes])
+        log_completion_extra(
+            self, "tool_calls", [json.dumps([c.name for c in e.tool_calls]) for e in episodes]
         )
-        # TRL's flush of `log_extra` / `log_metric` (sorted, so every rank gathers in the same order).
-        for column in sorted(set(gather_object(list(self._pending_extra_logs)))):
-            values = self._pending_extra_logs.get(column, [None] * len(episodes))
-            self._logs["extra"][column].extend(gather_object(values))
-        self._pending_extra_logs.clear()
-        mode = "train" if self.model.training else "eval"
-        for name in sorted(set(gather_object(list(self._pending_metrics)))):
-            values = self._pending_metrics.get(name, [])
-            stats = self._gather_floats([sum(values), len(values)]).view(-1, 2).sum(dim=0).tolist()
-            self._metrics[mode][name].append(stats[0] / max(stats[1], 1))
-        self._pending_metrics.clear()
+        flush_user_logs(self, "train" if self.model.training else "eval", rows=len(episodes))
 
     def _record(
         self,
@@ -487,10 +492,10 @@ class EpisodeGRPOTrainer(GRPOTrainer):
         the rest of the step (batch building, forward and backward passes, optimizer)."""
         spent = dict(self._seconds)
         self._seconds.clear()
-        metrics = self._metrics["train"]
+        logged = metrics(self, "train")
         for name in ("rollout", "reward", "weight_sync"):
-            metrics[f"time/{name}_s"].append(spent.get(name, 0.0))
-        metrics["time/update_s"].append(max(seconds - sum(spent.values()), 0.0))
+            logged[f"time/{name}_s"].append(spent.get(name, 0.0))
+        logged["time/update_s"].append(max(seconds - sum(spent.values()), 0.0))
 
 
 class _StepTimer(TrainerCallback):
@@ -505,24 +510,6 @@ class _StepTimer(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         self.trainer._record_step_seconds(time.perf_counter() - self.start)
-
-
-def check_arguments(args: GRPOConfig) -> None:
-    """Refuse settings that would silently train on something else than what was sampled."""
-    if args.use_vllm:
-        raise UnsupportedSetting("use_vllm must be False: the rollouts come from episode_source")
-    if args.remove_unused_columns:
-        raise UnsupportedSetting(
-            "remove_unused_columns must be False: the image and label columns are needed"
-        )
-    if (args.top_k or 0) > 0 or args.min_p is not None or args.repetition_penalty != 1.0:
-        raise UnsupportedSetting(
-            "top_k, min_p and repetition_penalty are not passed to the rollout server; leave them at their defaults"
-        )
-    if args.use_transformers_continuous_batching:
-        raise UnsupportedSetting(
-            "use_transformers_continuous_batching does not apply: the rollout server samples"
-        )
 
 
 def dataset_image(example: Mapping[str, Any]) -> Image.Image:

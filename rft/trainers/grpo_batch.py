@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from trl.trainer.utils import pad
 
 from rft.models.conversation import ConversationTokenizer
 from rft.rollout.episode import Episode, without_sampled_vision_tokens
+from rft.trainers.trl_adapter import pad
 
 
 @dataclass(frozen=True)

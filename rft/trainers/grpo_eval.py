@@ -38,7 +38,7 @@ class TargetEvaluation(TrainerCallback):
     def run(self, step: int) -> dict:
         if self.trainer is None:
             raise RuntimeError("TargetEvaluation.attach(trainer) was not called")
-        self.trainer._sync_weights()  # the episode source must sample the policy being evaluated
+        self.trainer.sync_weights()  # the episode source must sample the policy being evaluated
         results = self.evaluate(self.trainer)
         # transformers' own `log`: TRL's would also flush the training metrics gathered since the last
         # logging step into this entry, leaving the step's own entry without them.

@@ -17,7 +17,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from trl.trainer.utils import nanstd
+
+from rft.trainers.trl_adapter import nanstd
 
 STD_EPSILON = 1e-4  # TRL's
 

@@ -15,7 +15,8 @@ import contextlib
 
 import torch
 from accelerate.utils import is_peft_model
-from trl.distributed import DistributedBackend
+
+from rft.trainers.trl_adapter import DistributedBackend
 
 PEFT_PREFIX = "base_model.model."
 PEFT_SAVED_MODULE = "modules_to_save.default."

@@ -41,6 +41,7 @@ from rft.trainers.checkpoints import (
     use_bf16,
 )
 from rft.trainers.sft_data import MultiTurnSFTCollator
+from rft.trainers.trl_adapter import metrics
 
 __all__ = [
     "STAGING_DIR",
@@ -117,7 +118,7 @@ class MultiTurnSFTTrainer(AtomicCheckpoints, trl.SFTTrainer):
         sums = self.accelerator.gather_for_metrics(sums.float()).view(-1, 4).sum(dim=0).tolist()
         for name, (total, count) in (("nll_first_round", sums[0:2]), ("nll_later_rounds", sums[2:4])):
             if count > 0:
-                self._metrics[mode][name].append(total / count)
+                metrics(self, mode)[name].append(total / count)
 
 
 def training_arguments(sft: SFTConfig, *, output_dir: Path, seed: int) -> trl.SFTConfig:

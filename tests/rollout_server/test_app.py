@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from rollout_server.api import image_to_wire
+from rft.codec import encode_png
 from rollout_server.app import create_app
 from rollout_server.routes import weights as weights_routes
 from rollout_server.sampling import Completion
 
 TOKEN = "secret"
-IMAGE = image_to_wire(np.zeros((8, 8, 3), dtype=np.uint8))
+IMAGE = encode_png(np.zeros((8, 8, 3), dtype=np.uint8))
 
 
 class FakeSampler:

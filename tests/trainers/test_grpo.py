@@ -34,14 +34,16 @@ from rft.prompts.rft_fas import rft_fas_messages
 from rft.rewards import trl as trl_rewards
 from rft.rollout.episode import Episode, ToolCallRecord, model_token_ids, single_turn_episode
 from rft.rollout.sampling import CompletionOut
-from rft.trainers.grpo import EpisodeGRPOTrainer, UnsupportedSetting
+from rft.trainers.grpo import EpisodeGRPOTrainer
 from rft.trainers.grpo_batch import collate_episodes, episode_tensors
 from rft.trainers.grpo_eval import TargetEvaluation
 from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
 from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_recipes import accumulation_steps
 from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
+from rft.trainers.grpo_settings import UnsupportedSetting
 from rft.trainers.grpo_weights import full_weights
+from rft.trainers.trl_adapter import metrics
 
 ROLLOUT_TESTS = Path(__file__).resolve().parents[1] / "rollout_server"
 sys.path.insert(0, str(ROLLOUT_TESTS))
@@ -299,13 +301,13 @@ def test_episode_metrics_count_tools_per_episode() -> None:
         Episode([1], [0.0], [0], [], ["a", "b", "c"], calls, 1, "answer"),
         Episode([1], [0.0], [0], [], ["a"], [], 1, "max_tokens"),
     ]
-    metrics = episode_metrics([summarize(e) for e in episodes])
-    assert metrics["tools/FFTTool/call_frequency"] == 0.5
-    assert metrics["tools/invalid/call_frequency"] == 0.5
-    assert metrics["tools/ZoomInTool/call_frequency"] == 0.0
-    assert metrics["tools/failure_frequency"] == 0.5
-    assert metrics["episodes/turns/mean"] == 2.0
-    assert metrics["episodes/stop/max_tokens"] == 0.5
+    summary = episode_metrics([summarize(e) for e in episodes])
+    assert summary["tools/FFTTool/call_frequency"] == 0.5
+    assert summary["tools/invalid/call_frequency"] == 0.5
+    assert summary["tools/ZoomInTool/call_frequency"] == 0.0
+    assert summary["tools/failure_frequency"] == 0.5
+    assert summary["episodes/turns/mean"] == 2.0
+    assert summary["episodes/stop/max_tokens"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -461,7 +463,7 @@ def test_tokens_the_model_did_not_generate_get_zero_gradient(
     trainer = scripted_trainer(ensure_tiny_model(model_cache, arch, "tiny", image_size=IMAGE_SIDE), tmp_path)
     model = trainer.model
     model.train()
-    batch = trainer._generate_and_score_completions([{"image": face(1), "label": "spoof"}] * 2)
+    batch = trainer.generate_and_score([{"image": face(1), "label": "spoof"}] * 2)
     batch["advantages"] = torch.tensor([1.0, -0.5])  # both signs, whatever the rewards were
     trainer.current_gradient_accumulation_steps = 1
     hidden: list[torch.Tensor] = []
@@ -491,13 +493,13 @@ def test_kl_to_the_reference_when_beta_is_set(qwen_dir: Path, tmp_path: Path) ->
     """Paper 001's beta * KL: the reference's logprobs come with the batch and TRL logs `kl`."""
     trainer = scripted_trainer(qwen_dir, tmp_path, beta=0.04)
     trainer.model.train()
-    batch = trainer._generate_and_score_completions([{"image": face(1), "label": "spoof"}] * 2)
+    batch = trainer.generate_and_score([{"image": face(1), "label": "spoof"}] * 2)
     trained = (batch["completion_mask"] * batch["tool_mask"]).bool()
     # Before any update the reference is the policy.
     torch.testing.assert_close(batch["ref_per_token_logps"][trained], batch["old_per_token_logps"][trained])
     trainer.current_gradient_accumulation_steps = 1
     trainer.compute_loss(trainer.model, batch).backward()
-    assert trainer._metrics["train"]["kl"] == [pytest.approx(0.0, abs=1e-6)]
+    assert metrics(trainer, "train")["kl"] == [pytest.approx(0.0, abs=1e-6)]
 
 
 def test_a_target_evaluation_mid_run_leaves_the_steps_timing_and_metrics_alone(
@@ -509,7 +511,7 @@ def test_a_target_evaluation_mid_run_leaves_the_steps_timing_and_metrics_alone(
     update_times_seen: list[list[float]] = []
 
     def evaluate(trainer: EpisodeGRPOTrainer) -> dict:
-        update_times_seen.append(list(trainer._metrics["train"]["time/update_s"]))
+        update_times_seen.append(list(metrics(trainer, "train")["time/update_s"]))
         return {"street": {"fast": {"overall": {"hter": 0.25, "auc": 0.75}}}}
 
     evaluation = TargetEvaluation(evaluate=evaluate, every=1, out_dir=tmp_path / "eval")
@@ -544,7 +546,8 @@ def test_reward_service_and_trl_reward_functions_agree(qwen_dir: Path, tmp_path:
 
 def test_peft_weights_are_merged_under_the_base_names(qwen_dir: Path) -> None:
     from peft import LoraConfig, get_peft_model
-    from trl.distributed import DistributedBackend
+
+    from rft.trainers.trl_adapter import DistributedBackend
 
     model, _ = load_policy(qwen_dir)
     base = {name: tensor.clone() for name, tensor in model.state_dict().items()}
@@ -682,14 +685,14 @@ def test_single_turn_samples_score_with_paper_001_rewards(
     )
     model.train()
     # An image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server).
-    batch = trainer._generate_and_score_completions([{"image": face(7), "label": "spoof"}] * 3)
+    batch = trainer.generate_and_score([{"image": face(7), "label": "spoof"}] * 3)
     assert trainer.reward_func_names == ["r_format", "r_cls", "r_res"]
     assert batch["num_images"] == [1, 1, 1]
     trained = batch["completion_mask"] * batch["tool_mask"]
     assert (trained == batch["completion_mask"]).all()  # a single turn: every completion token is the model's
-    metrics = trainer._metrics["train"]
-    assert metrics["episodes/turns/mean"] == [1.0]
-    assert metrics["sampling/sampling_logp_difference/mean"][0] < 0.05
+    logged = metrics(trainer, "train")
+    assert logged["episodes/turns/mean"] == [1.0]
+    assert logged["sampling/sampling_logp_difference/mean"][0] < 0.05
 
 
 # -- several processes ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from rft.trainers.sft_data import (
     load_sft_dataset,
     round_loss_weights,
 )
+from rft.trainers.trl_adapter import metrics
 
 ALPHA = 0.9
 FAST_ANSWER = "<Spoof><reason>Moire stripes across the cheek.</reason>"
@@ -214,7 +215,7 @@ def test_trainer_loss_equals_eq8_by_hand(tiny_model_dir, tmp_path):
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     # Not the unweighted mean: the weights matter.
     assert loss.item() != pytest.approx(hand_eq8(trainer.model, batch, 0.5).item() * 2, rel=1e-3)
-    assert trainer._metrics["eval"]["nll_first_round"] and trainer._metrics["eval"]["nll_later_rounds"]
+    assert metrics(trainer, "eval")["nll_first_round"] and metrics(trainer, "eval")["nll_later_rounds"]
 
 
 def test_stage_one_loss_is_the_models_own_nll(tiny_model_dir, tmp_path):

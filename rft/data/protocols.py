@@ -34,6 +34,7 @@ from rft.data.importers import (
     import_dataset,
 )
 from rft.data.schema import ATTACK_CATEGORY, load_dataset_dir
+from rft.outputs import OutputDirError
 
 PROTOCOL_DIR = CONFIG_DIR / "protocols"
 # Datasets that are generated, not imported: a root given for them must hold a saved dataset.
@@ -186,6 +187,8 @@ def load_or_import(dataset: str, root: Path, cache_dir: Path, image_size: int) -
             import_dataset(dataset, root, out, options)
         except DatasetImportError as error:
             raise ConfigError(f"data.roots.{dataset}: {error}") from None
+        except OutputDirError as error:
+            raise ConfigError(f"data.cache_dir: {error}") from None
     return load_dataset_dir(out)
 
 

@@ -25,7 +25,7 @@ import datasets
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rft.config import CONFIG_DIR, ConfigError, describe_validation_error, resolve_config_path
+from rft.config import CONFIG_DIR, ConfigError, describe_validation_error, load_yaml_file, resolve_config_path
 from rft.data.importers import (
     SUMMARY_FILE,
     DatasetImportError,
@@ -124,10 +124,7 @@ class ProtocolData:
 def load_protocol(name_or_path: str | Path) -> Protocol:
     """A YAML path, or a bare name (`cefa_to_hqwmca`) from configs/protocols/. Raises ConfigError."""
     path = resolve_config_path(name_or_path, PROTOCOL_DIR)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    raw = load_yaml_file(path)
     try:
         return Protocol.model_validate(raw)
     except ValidationError as error:

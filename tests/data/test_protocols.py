@@ -198,6 +198,19 @@ def test_materialize_imports_a_released_layout_once_and_reuses_the_cache(
         materialize(folder_protocol, roots, cache, image_size=96)
 
 
+def test_a_protocol_file_with_an_alias_bomb_is_refused_in_one_line(tmp_path):
+    levels = "abcdefgh"
+    bomb = "".join(
+        f"{level}: &{level} [{','.join([f'*{levels[i - 1]}' if i else 'lol'] * 9)}]\n"
+        for i, level in enumerate(levels)
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb + "name: *h\n")
+    with pytest.raises(ConfigError, match="aliases") as error:
+        load_protocol(path)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 300
+
+
 def test_a_foreign_folder_in_the_data_cache_is_a_config_error_naming_the_key(tmp_path):
     from rft.data.prepare import prepare_roots, synthetic_dir
 

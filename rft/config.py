@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -17,11 +18,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rft.errors import RftError
+from rft.errors import RftError, short_repr, short_text
 from rft.methods import MethodName, method_named
 from rft.models.lora import LANGUAGE_MODEL_LORA_TARGETS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# A config or protocol file is a few KiB of YAML with a few hundred values. The limits stop a hostile file
+# early: a huge file, or a few hundred bytes of aliases that expand to millions of values ("billion laughs").
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000
+MAX_PROBLEMS_SHOWN = 5
+# run.name becomes one folder under run.output_dir, which --overwrite may delete: no path in it.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class ConfigError(RftError):
@@ -36,9 +44,21 @@ class Section(BaseModel):
 
 
 class RunConfig(Section):
-    name: str = Field("run", description="Name of the run; outputs go to output_dir/name.")
+    name: str = Field(
+        "run", description="Name of the run, a plain folder name; outputs go to output_dir/name."
+    )
     output_dir: Path = Field(Path("runs"), description="Parent folder of run folders.")
     seed: int = Field(0, description="Seed for Python, NumPy and torch.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_folder_name(cls, value: str) -> str:
+        if not RUN_NAME.fullmatch(value):
+            raise ValueError(
+                "must be a plain folder name (letters, digits, '.', '_' and '-', starting with a letter or "
+                f"digit, at most 128 characters; outputs go to run.output_dir/run.name), got {short_repr(value)}"
+            )
+        return value
 
 
 class ModelConfig(Section):
@@ -213,7 +233,9 @@ class RewardServiceConfig(Section):
     @classmethod
     def _inprocess_or_http(cls, value: str) -> str:
         if value != "inprocess" and not value.startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' is neither inprocess nor an http(s):// URL of the reward service")
+            raise ValueError(
+                f"{short_repr(value)} is neither inprocess nor an http(s):// URL of the reward service"
+            )
         return value
 
 
@@ -330,9 +352,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """`grpo.learning_rate=1e-5` -> (["grpo", "learning_rate"], 1e-05); the value is read as YAML."""
     key, sep, raw = text.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override '{text}' is not of the form section.key=value")
+        raise ConfigError(f"override '{short_text(text)}' is not of the form section.key=value")
     try:
-        value = yaml.safe_load(raw) if raw else ""
+        value = load_yaml_text(raw, f"override '{short_text(text)}'") if raw else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
@@ -345,7 +367,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         for part in keys[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override '{text}': '{part}' is a value, not a section")
+                raise ConfigError(f"override '{short_text(text)}': '{part}' is a value, not a section")
             node = child
         node[keys[-1]] = value
     return raw
@@ -375,25 +397,30 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
 
 
 def describe_validation_error(error: ValidationError, root: type[BaseModel]) -> str:
-    """One line per problem: the dotted key, what is wrong, and the fix."""
-    lines = []
-    for item in error.errors():
-        loc = tuple(item["loc"])
-        key = ".".join(str(p) for p in loc) or "<top level>"
-        if item["type"] == "extra_forbidden":
-            owner = _model_at(root, loc[:-1])
-            known = list(owner.model_fields) if owner else []
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-            lines.append(f"unknown key '{key}': {hint}")
-        elif item["type"] == "missing":
-            lines.append(f"missing key '{key}': add it to the config")
-        elif item["type"] == "value_error":
-            message = str(item["msg"]).removeprefix("Value error, ")
-            lines.append(f"invalid '{key}': {message}" if loc else message)
-        else:
-            lines.append(f"invalid '{key}': {item['msg']} (got {item.get('input')!r})")
+    """One line: per problem (the first few), the dotted key, what is wrong, and the fix."""
+    problems = error.errors(include_url=False)
+    lines = [describe_problem(item, root) for item in problems[:MAX_PROBLEMS_SHOWN]]
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        lines.append(f"and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
     return "; ".join(lines)
+
+
+def describe_problem(item: Any, root: type[BaseModel]) -> str:
+    """One pydantic error as `invalid 'grpo.beta': ... (got ...)`; keys and values are shown cut short."""
+    loc = tuple(item["loc"])
+    key = short_text(".".join(str(p) for p in loc) or "<top level>")
+    if item["type"] == "extra_forbidden":
+        owner = _model_at(root, loc[:-1])
+        known = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1])[:100], known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+        return f"unknown key '{key}': {hint}"
+    if item["type"] == "missing":
+        return f"missing key '{key}': add it to the config"
+    if item["type"] == "value_error":
+        message = short_text(str(item["msg"]).removeprefix("Value error, "), 400)
+        return f"invalid '{key}': {message}" if loc else message
+    return f"invalid '{key}': {item['msg']} (got {short_repr(item.get('input'))})"
 
 
 def validate_config(raw: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
@@ -406,13 +433,89 @@ def validate_config(raw: dict[str, Any], source: str = "<config>") -> Experiment
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    """A config file's mapping of sections (`load_yaml_file`). Raises a one-line ConfigError."""
+    raw = load_yaml_file(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
     return raw
+
+
+def load_yaml_file(path: Path) -> Any:
+    """The YAML document in `path`, read defensively (`load_yaml_text`). Any problem - unreadable, larger than
+    MAX_CONFIG_BYTES, not UTF-8, not YAML, too many values - is a one-line ConfigError naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; is it really a config?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start} is not valid); save the file as UTF-8"
+        ) from None
+    try:
+        return load_yaml_text(text, str(path))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({short_text(str(error).splitlines()[0])})") from None
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """`yaml.safe_load(text)`, refusing (ConfigError naming `source`) a document that holds more than
+    MAX_YAML_VALUES values once its aliases are expanded, refers to itself, or nests too deeply. The check
+    runs on the parsed node graph, where an alias is a shared node, before any Python value is built, so
+    a "billion laughs" costs microseconds. A syntax error is raised as yaml.YAMLError."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, MAX_YAML_VALUES)
+        if size is None:
+            raise ConfigError(
+                f"{source}: an alias refers to itself (a recursive structure); write the values out"
+            )
+        if size > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{source}: more than {MAX_YAML_VALUES:,} values once its aliases are expanded (an alias "
+                "bomb?); a config needs a few hundred"
+            )
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply; a config needs a few levels") from None
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int | None:
+    """How many nodes the document has with every alias expanded, computed on the shared graph (each distinct
+    node once) and given up past `limit`; None when a node contains itself."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the nodes whose children are being counted: the current path
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        key = id(node)
+        if counted:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > limit:
+                return sizes[key]
+        elif key in open_nodes:
+            return None
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return sizes[id(root)]
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -439,7 +542,7 @@ def read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
     if parent is None:
         return raw
     if not isinstance(parent, str):
-        raise ConfigError(f"{path}: `extends` must be one file name, got {parent!r}")
+        raise ConfigError(f"{path}: `extends` must be one file name, got {short_repr(parent)}")
     relative = path.parent / parent
     base_path = relative if relative.is_file() else resolve_config_path(parent)
     return deep_merge(read_with_extends(base_path, (*seen, path)), raw)

@@ -1,9 +1,12 @@
 """The project's error base class. Every error a user can cause (a bad config, a missing input, a run that
 cannot start) is an `RftError` whose message is one line naming the bad input and the fix; the command-line
 entry points catch `RftError` in one place and print that line. Anything else is a bug and keeps its
-traceback."""
+traceback. A bad value goes into a message through `short_repr`, so the line stays short whatever its size."""
 
 from __future__ import annotations
+
+import reprlib
+from typing import Any
 
 
 class RftError(ValueError):
@@ -16,3 +19,25 @@ class RunSetupError(RftError):
 
 class ResumeError(RftError):
     """`--resume` cannot be honoured, said in one line with the fix."""
+
+
+# Bounded from the inside: only the first few items of each container, the first levels of nesting and
+# the start of each string are ever turned into text, so a value of any size is shown in microseconds.
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, 80, 80
+_BOUNDED.maxlist = _BOUNDED.maxtuple = _BOUNDED.maxdict = _BOUNDED.maxset = 6
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """`repr(value)` cut to about `limit` characters, built without ever making the full repr (a value read
+    from a hostile file may expand to hundreds of megabytes): a long string keeps its start and says
+    `…(N chars)`, a container its first items."""
+    if isinstance(value, (str, bytes)):
+        return repr(value) if len(value) <= limit else f"{value[:limit]!r}…({len(value)} chars)"
+    text = _BOUNDED.repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def short_text(text: str, limit: int = 200) -> str:
+    """`text` itself (not its repr) cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rft.config import ConfigError, load_config, save_resolved_config, validate_config
+from rft.config import ConfigError, load_config, read_yaml, save_resolved_config, validate_config
 
 VALID = {
     "run": {"name": "t", "seed": 3},
@@ -172,3 +172,84 @@ def test_every_shipped_config_validates(path):
         method = path.parent.name
         protocol = path.stem.removesuffix("_qwen2_5_vl").removesuffix("_internvl3")
         assert config.grpo.method == method and config.data.protocol == protocol
+
+
+@pytest.mark.parametrize(
+    "name", ["..", ".", "a/b", "../../escape", "/tmp/elsewhere", "a\\b", "", "-x", "a b"]
+)
+def test_a_run_name_that_is_not_a_plain_folder_name_is_refused_by_key(tmp_path, name):
+    raw = {**VALID, "run": {"name": name}}
+    with pytest.raises(ConfigError, match=r"invalid 'run\.name': must be a plain folder name") as error:
+        load_config(write(tmp_path, raw))
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["t", "dt_grpo_icm_to_o_internvl3", "Run-2.v1"])
+def test_plain_run_names_are_accepted(tmp_path, name):
+    assert load_config(write(tmp_path, VALID), [f"run.name={name}"]).run.name == name
+
+
+# Eight levels of nine aliases each (a "billion laughs"): 323 bytes that PyYAML reads into shared lists
+# whose repr is 312 MB.
+ALIAS_BOMB = "".join(
+    f"{level}: &{level} [{','.join([previous] * 9)}]\n"
+    for level, previous in zip("abcdefgh", ['"lol"', *(f"*{c}" for c in "abcdefg")], strict=True)
+)
+
+
+def test_an_alias_bomb_is_refused_fast_in_one_short_line(tmp_path):
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB + "run: {name: *h}\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match="aliases") as error:
+        load_config(path)
+    assert time.perf_counter() - started < 2
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message and len(message) < 300
+
+
+def test_a_recursive_alias_and_deep_nesting_are_refused_in_one_line(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("run: &a {name: [*a]}\n")
+    with pytest.raises(ConfigError, match="refers to itself"):
+        load_config(path)
+    path.write_text("run: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match=f"{re.escape(str(path))}: nested too deeply"):
+        load_config(path)
+
+
+def test_an_oversized_config_file_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="larger than 1024 KiB"):
+        load_config(path)
+
+
+def test_a_non_utf8_or_unreadable_config_is_a_one_line_error_naming_the_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("run:\n  name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}: not UTF-8 text (byte 16 is not valid); save the file as UTF-8"
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=f"{re.escape(str(folder))}: cannot be read"):
+        read_yaml(folder)
+
+
+def test_a_huge_bad_value_is_shown_truncated(tmp_path):
+    raw = {**VALID, "grpo": {**VALID["grpo"], "num_generations": "x" * 100_000}}
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, raw))
+    message = str(error.value)
+    assert "invalid 'grpo.num_generations'" in message and "…(100000 chars)" in message
+    assert len(message) < 400
+
+
+def test_many_problems_are_summarised_in_one_bounded_line(tmp_path):
+    raw = {**VALID, "sft": {"lora_target_modules": list(range(5000))}}
+    with pytest.raises(ConfigError, match=r"and \d+ more problems") as error:
+        load_config(write(tmp_path, raw))
+    assert len(str(error.value)) < 2000

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from rft.annotate.annotation import TOOL_TRAJECTORY, picture_digest
 from rft.annotate.samples import load_sample
+from rft.annotate.store import ANNOTATE_COMMAND
 from rft.annotate.verify import Reason, check_episode
 from rft.data.conversations import Conversation, conversations_to_dataset
 from rft.data.schema import save_dataset
@@ -86,8 +87,19 @@ def build_datasets(
             else:
                 rejected[(task, record["sample_id"])] = str(built)
         with _dataset_progress(progress):
-            save_dataset(conversations_to_dataset(conversations), Path(out_dir) / task)
+            save_dataset(
+                conversations_to_dataset(conversations),
+                Path(out_dir) / task,
+                command=ANNOTATE_COMMAND,
+                legacy=_in_the_runs_folder,
+            )
     return rejected
+
+
+def _in_the_runs_folder(task_dir: Path) -> bool:
+    """A task folder of OUT, which the run claimed (store.check_manifest), so an earlier run's own even
+    without a marker of its own (written before folders were marked)."""
+    return True
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from rft.annotate.store import StoreError
 from rft.annotate.teacher import HttpTeacher, TeacherFatal, TeacherSettings
 from rft.annotate.templated import TemplatedTeacher
 from rft.experts.bank import ExpertBank
+from rft.outputs import OutputDirError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (rft.data.schema layout)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (journal, datasets, summary)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder (journal, datasets, summary): new, or an earlier run's",
+    )
     parser.add_argument(
         "--experts", type=Path, help="experts folder from `rft experts train` (guidance, Eq. 5)"
     )
@@ -168,6 +174,8 @@ def main(argv: list[str]) -> int:
         return asyncio.run(_run(args))
     except ValidationError as error:
         print(f"rft annotate: error: {_validation_message(error)}", file=sys.stderr)
+    except OutputDirError as error:
+        print(f"rft annotate: error: --out {error}", file=sys.stderr)
     except (ValueError, FileNotFoundError, StoreError, TeacherFatal) as error:
         print(f"rft annotate: error: {error}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """The resumable store of an annotation run.
 
+    OUT/.fas-rft.json     marks OUT as an annotation run's folder: no other folder is written (rft.outputs)
     OUT/run.json          what the run annotates and how (a rerun with other content settings is refused)
     OUT/journal.jsonl     one JSON line per finished (task, image): kept with its conversation, or dropped
                           with its reasons; appended, flushed and fsynced line by line
@@ -19,6 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rft.outputs import claim_output_dir
+
+ANNOTATE_COMMAND = "rft annotate"  # named in the marker of the folders it writes (rft.outputs)
 JOURNAL = "journal.jsonl"
 MANIFEST = "run.json"
 # Run settings that change what an annotation contains; the rest (concurrency, rate, limit) may change
@@ -30,9 +34,16 @@ class StoreError(ValueError):
     """The output folder cannot be used as asked (another run's data, unreadable journal)."""
 
 
+def is_earlier_run(folder: Path) -> bool:
+    """An annotation run started before output folders were marked (rft.outputs): it may be resumed."""
+    return (folder / MANIFEST).is_file()
+
+
 def check_manifest(out_dir: Path, manifest: dict[str, Any], restart: bool) -> None:
-    """Create OUT/run.json, or check that the existing one describes the same run (resume)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Create OUT/run.json, or check that the existing one describes the same run (resume). OUT must be new
+    or this command's (rft.outputs.claim_output_dir); any other folder is refused untouched, even with
+    `restart`."""
+    claim_output_dir(out_dir, ANNOTATE_COMMAND, legacy=is_earlier_run)
     path = out_dir / MANIFEST
     if restart:
         for name in (MANIFEST, JOURNAL):

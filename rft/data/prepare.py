@@ -6,8 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from rft.config import ConfigError
 from rft.data.protocols import ProtocolData, load_protocol, materialize
 from rft.data.synth.generate import generate_benchmark
+from rft.outputs import OutputDirError
 
 SYNTHETIC = "synthetic"
 
@@ -36,7 +38,10 @@ def prepare_roots(
     if SYNTHETIC in datasets_needed and SYNTHETIC not in resolved:
         target = synthetic_dir(cache_dir, n_per_domain, seed, attack_strength, image_size)
         if not (target / "summary.json").is_file():
-            generate_benchmark(target, n_per_domain, seed, image_size, workers, attack_strength)
+            try:
+                generate_benchmark(target, n_per_domain, seed, image_size, workers, attack_strength)
+            except OutputDirError as error:
+                raise ConfigError(f"data.cache_dir: {error}") from None
         resolved[SYNTHETIC] = target
     return resolved
 

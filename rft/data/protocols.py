@@ -25,7 +25,7 @@ import datasets
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rft.config import CONFIG_DIR, ConfigError, describe_validation_error, resolve_config_path
+from rft.config import CONFIG_DIR, ConfigError, describe_validation_error, load_yaml_file, resolve_config_path
 from rft.data.importers import (
     SUMMARY_FILE,
     DatasetImportError,
@@ -34,6 +34,7 @@ from rft.data.importers import (
     import_dataset,
 )
 from rft.data.schema import ATTACK_CATEGORY, load_dataset_dir
+from rft.outputs import OutputDirError
 
 PROTOCOL_DIR = CONFIG_DIR / "protocols"
 # Datasets that are generated, not imported: a root given for them must hold a saved dataset.
@@ -123,10 +124,7 @@ class ProtocolData:
 def load_protocol(name_or_path: str | Path) -> Protocol:
     """A YAML path, or a bare name (`cefa_to_hqwmca`) from configs/protocols/. Raises ConfigError."""
     path = resolve_config_path(name_or_path, PROTOCOL_DIR)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    raw = load_yaml_file(path)
     try:
         return Protocol.model_validate(raw)
     except ValidationError as error:
@@ -186,6 +184,8 @@ def load_or_import(dataset: str, root: Path, cache_dir: Path, image_size: int) -
             import_dataset(dataset, root, out, options)
         except DatasetImportError as error:
             raise ConfigError(f"data.roots.{dataset}: {error}") from None
+        except OutputDirError as error:
+            raise ConfigError(f"data.cache_dir: {error}") from None
     return load_dataset_dir(out)
 
 

@@ -8,7 +8,6 @@ attacks. Samples are stored as Hugging Face `datasets` (Arrow/Parquet) with an `
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any, Literal
 
 import datasets
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rft.outputs import Legacy, replace_output_dir
 
 Label = Literal["live", "spoof"]
 
@@ -118,6 +119,9 @@ class Sample(BaseModel):
         return self
 
 
+# The command named in the marker of a dataset folder written by `save_dataset` without a command of its own.
+SAVE_DATASET = "rft.data.schema.save_dataset"
+
 FEATURES = datasets.Features(
     {
         "id": datasets.Value("string"),
@@ -161,17 +165,13 @@ def samples_to_dataset(samples: Iterable[Sample]) -> datasets.Dataset:
     return datasets.Dataset.from_dict(columns, features=FEATURES)
 
 
-def save_dataset(dataset: datasets.Dataset, out_dir: Path) -> Path:
-    """Write atomically: to a sibling temp folder first, then rename, so a failure leaves nothing half-written."""
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    dataset.save_to_disk(str(tmp))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
-    return out_dir
+def save_dataset(
+    dataset: datasets.Dataset, out_dir: Path, *, command: str = SAVE_DATASET, legacy: Legacy | None = None
+) -> Path:
+    """Write `dataset` to `out_dir` atomically (rft.outputs.replace_output_dir): a new folder, or one that
+    `command` wrote before; any other folder is refused with OutputDirError and left as it was."""
+    replace_output_dir(out_dir, command, lambda staging: dataset.save_to_disk(str(staging)), legacy=legacy)
+    return Path(out_dir)
 
 
 def load_dataset_dir(path: Path) -> datasets.Dataset:

@@ -25,12 +25,16 @@ from rft.eval.render import percent, render_markdown, report_sets, write_roc_plo
 from rft.eval.report import compute_report, roc_curves
 from rft.eval.scored_samples import InputError, Source, load_samples
 from rft.eval.scores_csv import CsvError, locate_input_error, read_scores_csv
+from rft.outputs import OutputDirError, claim_output_dir
+
+METRICS_COMMAND = "rft metrics"  # named in the marker of the folders it writes (rft.outputs)
 
 
 def write_outputs(out_dir: Path, report: Mapping[str, Any], curves: Mapping[str, RocCurve]) -> None:
     """Write metrics.json, metrics.md and roc.png via a temporary folder, then rename them into `out_dir`,
-    so a failure leaves no half-written file. A stale roc.png is removed when there is no plot to show."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    so a failure leaves no half-written file. A stale roc.png is removed when there is no plot to show.
+    `out_dir` must be new or this command's (rft.outputs.claim_output_dir): any other raises OutputDirError."""
+    claim_output_dir(out_dir, METRICS_COMMAND)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".metrics-") as staging:
         staged = Path(staging)
         (staged / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -58,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("scores", type=Path, metavar="SCORES.csv", help="per-sample scores to evaluate")
     parser.add_argument(
-        "--out", type=Path, required=True, metavar="DIR", help="output folder (created if needed)"
+        "--out", type=Path, required=True, metavar="DIR", help="output folder: new, or one this command wrote"
     )
     parser.add_argument(
         "--threshold-mode",
@@ -131,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         curves = roc_curves(samples, args.positive, args.video_level)
     except InputError as error:
         return _fail(locate_input_error(error, files))
-    write_outputs(args.out, report, curves)
+    try:
+        write_outputs(args.out, report, curves)
+    except OutputDirError as error:
+        return _fail(f"--out {error}")
     overall = report["overall"]
     print(
         f"HTER {percent(overall['hter'])}, AUC {percent(overall['auc'])}, "

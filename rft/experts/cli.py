@@ -20,8 +20,10 @@ from rft.experts.evaluation import TARGET_ATTACKS, acceptance, expert_report
 from rft.experts.inputs import EXPERT_TOOLS
 from rft.experts.model import ExpertArchitecture
 from rft.experts.training import TrainingSettings, predict_probabilities, torch_threads, train_expert
+from rft.outputs import OutputDirError, claim_output_dir
 
 DEFAULT_CACHE = Path(".cache/experts/pictures")
+EXPERTS_COMMAND = "rft experts"  # named in the marker of the folders it writes (rft.outputs)
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_data_arguments(train)
-    train.add_argument("--out", type=Path, required=True, help="experts folder")
+    train.add_argument(
+        "--out", type=Path, required=True, help="experts folder: new, or one this command wrote (tools added)"
+    )
     train.add_argument("--train-split", default="train")
     train.add_argument(
         "--dev-split", default="dev", help="model selection by AUC; 'none' to keep the last epoch"
@@ -159,6 +163,7 @@ def run_train(args) -> dict:
         seed=args.seed,
         threads=args.threads,
     )
+    claim_output_dir(args.out, EXPERTS_COMMAND)
     dataset = load_benchmark(args.data)
     reports = {tool: _train_one(dataset, tool, args, architecture, settings) for tool in args.tools}
     return _full_report(args, args.test_split, reports, args.out / "report.json")
@@ -227,6 +232,9 @@ def main(argv: list[str]) -> int:
         detail = error.errors()[0]
         where = ".".join(str(part) for part in detail["loc"]) or "settings"
         print(f"rft experts: error: {where}: {detail['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    except OutputDirError as error:
+        print(f"rft experts: error: --out {error}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError) as error:
         print(f"rft experts: error: {error}", file=sys.stderr)

@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
+from rft.config import ConfigError
 from rft.models.tiny import ensure_tiny_model
+from rft.outputs import OutputDirError
 from rft.prompts.chat_template import chat_template
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -49,7 +51,10 @@ def resolve_model_dir(
         return Path(path)
     if tiny_preset is None:
         raise ValueError("set model.path or model.tiny_preset")
-    return ensure_tiny_model(cache_dir, arch, tiny_preset, image_size)
+    try:
+        return ensure_tiny_model(cache_dir, arch, tiny_preset, image_size)
+    except OutputDirError as error:
+        raise ConfigError(f"model.cache_dir: {error}") from None
 
 
 def load_policy(model_dir: Path, dtype: str = "float32") -> tuple[PreTrainedModel, ProcessorMixin]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from transformers import (
 )
 
 from rft.models.tokenizer import train_tokenizer
+from rft.outputs import OutputDirError, replace_output_dir
 
 ARCHS = ("qwen2_5_vl", "internvl3")
 
@@ -59,6 +59,9 @@ PRESETS = {
     "small": Preset(768, 12, 12, 2, 2048, 384, 8, 6, 1536, 8192),
 }
 
+
+COMMAND = "rft tiny-model"  # named in the marker of the folders it writes (rft.outputs)
+MANIFEST = "tiny_model.json"
 
 # Bumped whenever the tokenizer corpus or the architecture changes, so cached tiny models are rebuilt.
 TINY_MODEL_VERSION = 2
@@ -189,19 +192,20 @@ def count_parameters(model: torch.nn.Module) -> int:
 def save_tiny_model(
     out_dir: Path, arch: str, preset: str = "tiny", image_size: int = 224, seed: int = 0
 ) -> Path:
-    """Build and save to `out_dir` atomically (a temp sibling, then rename). Returns `out_dir`."""
+    """Build and save to `out_dir`, atomically (rft.outputs.replace_output_dir). Returns `out_dir`. Raises
+    OutputDirError, before building anything, when `out_dir` exists and was not made by this command."""
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model, processor = build_tiny_model(arch, preset, image_size, seed)
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    manifest = {"arch": arch, "preset": preset, "image_size": image_size, "seed": seed}
-    manifest["version"] = TINY_MODEL_VERSION
-    manifest["parameters"] = count_parameters(model)
-    (tmp / "tiny_model.json").write_text(json.dumps(manifest, indent=2))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+
+    def write(staging: Path) -> None:
+        model, processor = build_tiny_model(arch, preset, image_size, seed)
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        manifest = {"arch": arch, "preset": preset, "image_size": image_size, "seed": seed}
+        manifest["version"] = TINY_MODEL_VERSION
+        manifest["parameters"] = count_parameters(model)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+    replace_output_dir(out_dir, COMMAND, write, legacy=_has_manifest)
     return out_dir
 
 
@@ -213,8 +217,13 @@ def ensure_tiny_model(cache_dir: Path, arch: str, preset: str = "tiny", image_si
     return target
 
 
+def _has_manifest(model_dir: Path) -> bool:
+    """A tiny model saved before output folders were marked."""
+    return (model_dir / MANIFEST).is_file()
+
+
 def _built_version(model_dir: Path) -> int | None:
-    manifest = model_dir / "tiny_model.json"
+    manifest = model_dir / MANIFEST
     return json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
 
 
@@ -224,12 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument("--image-size", type=int, default=224, help="side of the input images (pixels)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="output directory (replaced if it exists)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder: new, or replaced if an earlier tiny model"
+    )
     args = parser.parse_args(argv)
     if args.image_size % 28:
         parser.error(f"--image-size {args.image_size} must be a multiple of 28 (patch 14 x merge 2)")
-    out = save_tiny_model(args.out, args.arch, args.preset, args.image_size, args.seed)
-    manifest = json.loads((out / "tiny_model.json").read_text())
+    try:
+        out = save_tiny_model(args.out, args.arch, args.preset, args.image_size, args.seed)
+    except OutputDirError as error:
+        print(f"{parser.prog}: error: --out {error}", file=sys.stderr)
+        return 2
+    manifest = json.loads((out / MANIFEST).read_text())
     print(f"saved {args.arch} ({args.preset}, {manifest['parameters']:,} parameters) to {out}")
     return 0
 

@@ -1,5 +1,8 @@
 """The folders of a run: where a stage resumes from, when a fresh start over an earlier run is refused or
-replaced, and which earlier stage's export a later stage starts from (shared by SFT and GRPO)."""
+replaced, and which earlier stage's export a later stage starts from (shared by SFT and GRPO).
+
+A stage folder (run.output_dir/run.name/<stage>) is marked as a training run's when a run starts in it
+(rft.outputs' marker); --overwrite deletes only a folder so marked, never one the project did not make."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from rft.errors import ResumeError, RunSetupError
+from rft.outputs import MARKER, made_by, write_marker
 from rft.trainers.checkpoints import latest_checkpoint
+
+STAGE_COMMAND = "training run"  # named in the marker of a stage folder
 
 
 def resume_checkpoint(resume: str | None, checkpoints_dir: Path) -> str | None:
@@ -29,11 +35,12 @@ def resume_checkpoint(resume: str | None, checkpoints_dir: Path) -> str | None:
 
 
 def earlier_run_outputs(out_dir: Path) -> list[str]:
-    """What an earlier run left in a stage's folder (checkpoints, events, records, model), its config aside."""
+    """What an earlier run left in a stage's folder (checkpoints, events, records, model), its config and
+    marker aside."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return []
-    return sorted(path.name for path in out_dir.iterdir() if path.name != "config.yaml")
+    return sorted(path.name for path in out_dir.iterdir() if path.name not in ("config.yaml", MARKER))
 
 
 def check_fresh_start(out_dir: Path, *, resume: str | None, overwrite: bool) -> bool:
@@ -48,6 +55,7 @@ def check_fresh_start(out_dir: Path, *, resume: str | None, overwrite: bool) -> 
     if not left:
         return False
     if overwrite:
+        check_deletable(out_dir)
         return True
     raise RunSetupError(
         f"{out_dir} holds an earlier run ({', '.join(left)}); continue it with --resume, replace it with "
@@ -55,13 +63,35 @@ def check_fresh_start(out_dir: Path, *, resume: str | None, overwrite: bool) -> 
     )
 
 
+def check_deletable(out_dir: Path) -> None:
+    """Refuse, in one line, to delete a stage folder that no training run made (--overwrite)."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        raise RunSetupError(
+            f"--overwrite: {out_dir} is a symbolic link; delete what it points to yourself or choose another "
+            "run.name"
+        )
+    if made_by(out_dir) != STAGE_COMMAND:
+        raise RunSetupError(
+            f"--overwrite: {out_dir} was not made by a training run of this project (no {MARKER} in it); "
+            "delete it yourself or choose another run.name"
+        )
+
+
 def remove_earlier_run(out_dir: Path, *, remove: bool, state: Any) -> None:
-    """Delete an earlier run's outputs when `remove` (`check_fresh_start` said so): the main process deletes,
-    every process waits. Call it on every process whatever its `remove`: a process that checked after the
-    deletion saw nothing to remove, and must still reach the barrier."""
-    if remove and state.is_main_process:
-        print(f"--overwrite: deleting the earlier run in {out_dir}")
-        shutil.rmtree(out_dir)
+    """Delete an earlier run's outputs when `remove` (`check_fresh_start` said so), then create the stage
+    folder and mark it as a training run's: the main process does it, every process waits. Call it on every
+    process whatever its `remove`: a process that checked after the deletion saw nothing to remove, and must
+    still reach the barrier."""
+    out_dir = Path(out_dir)
+    if state.is_main_process:
+        if remove:
+            check_deletable(out_dir)
+            print(f"--overwrite: deleting the earlier run in {out_dir}")
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if made_by(out_dir) != STAGE_COMMAND:
+            write_marker(out_dir, STAGE_COMMAND)
     state.wait_for_everyone()
 
 

@@ -390,3 +390,20 @@ def test_the_sft_stages_consume_the_output_as_it_is(templated_run):
         for row, turns in zip(rows_, batch["assistant_turn"], strict=True):
             assistant_turns = sum(m["role"] == "assistant" for m in json.loads(row["messages"]))
             assert int(turns.max()) + 1 == assistant_turns
+
+
+def test_cli_refuses_a_folder_it_did_not_make_and_leaves_it_untouched(tiny_benchmark, tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    (foreign / "caption_vanilla").mkdir(parents=True)  # a task folder name the command writes
+    (foreign / "caption_vanilla" / "notes.txt").write_text("keep me")
+    (foreign / "journal.jsonl").write_text("not a journal\n")
+    argv = ["--data", str(tiny_benchmark), "--out", str(foreign), "--templated", "--quiet", "--limit", "1"]
+    for restart in ([], ["--restart"]):
+        assert cli.main([*argv, *restart]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"rft annotate: error: --out {foreign}: folder exists and was not made by rft annotate; "
+            "choose a new folder"
+        )
+    assert sorted(p.name for p in foreign.iterdir()) == ["caption_vanilla", "journal.jsonl"]
+    assert (foreign / "caption_vanilla" / "notes.txt").read_text() == "keep me"
+    assert (foreign / "journal.jsonl").read_text() == "not a journal\n"

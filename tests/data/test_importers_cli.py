@@ -67,3 +67,27 @@ def test_rft_import_suggests_a_close_importer_name_and_rejects_odd_names(tmp_pat
     assert "neither real/ nor fake/" in captured.err
     assert rft_main(["import", "Rose Youtu", *argv]) == 2
     assert "dataset name 'Rose Youtu' must be lower-case" in capsys.readouterr().err
+
+
+def test_rft_import_refuses_a_folder_it_did_not_make_and_leaves_it_untouched(tmp_path, media, capsys):
+    media.image(tmp_path / "data" / "real" / "a.png")
+    foreign = tmp_path / "mine"
+    (foreign / "sub").mkdir(parents=True)
+    (foreign / "notes.txt").write_text("keep me")
+    argv = ["import", "siw", "--root", str(tmp_path / "data"), "--out", str(foreign), "--no-progress"]
+    assert rft_main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rft import: --out {foreign}: folder exists and was not made by rft import; choose a new folder"
+    )
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt", "sub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "mine"]
+
+
+def test_rft_import_out_dot_dot_leaves_the_parent_folder_alone(tmp_path, media, monkeypatch, capsys):
+    media.image(tmp_path / "data" / "real" / "a.png")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert rft_main(["import", "siw", "--root", "../data", "--out", "..", "--no-progress"]) == 2
+    assert "--out ..: folder exists and was not made by rft import" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "work"]
+    assert (tmp_path / "data" / "real" / "a.png").is_file()

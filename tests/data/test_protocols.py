@@ -196,3 +196,28 @@ def test_materialize_imports_a_released_layout_once_and_reuses_the_cache(
     assert len(materialize(folder_protocol, roots, cache, image_size=64).source) == 2
     with pytest.raises(AssertionError, match="should have been reused"):  # other options: import again
         materialize(folder_protocol, roots, cache, image_size=96)
+
+
+def test_a_protocol_file_with_an_alias_bomb_is_refused_in_one_line(tmp_path):
+    levels = "abcdefgh"
+    bomb = "".join(
+        f"{level}: &{level} [{','.join([f'*{levels[i - 1]}' if i else 'lol'] * 9)}]\n"
+        for i, level in enumerate(levels)
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb + "name: *h\n")
+    with pytest.raises(ConfigError, match="aliases") as error:
+        load_protocol(path)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 300
+
+
+def test_a_foreign_folder_in_the_data_cache_is_a_config_error_naming_the_key(tmp_path):
+    from rft.data.prepare import prepare_roots, synthetic_dir
+
+    target = synthetic_dir(tmp_path, 20, 0, 1.0, 64)
+    target.mkdir(parents=True)
+    (target / "notes.txt").write_text("keep me")
+    settings = {"n_per_domain": 20, "seed": 0, "attack_strength": 1.0, "image_size": 64, "workers": 1}
+    with pytest.raises(ConfigError, match=r"^data\.cache_dir: .*was not made by rft synth"):
+        prepare_roots(datasets_needed=["synthetic"], roots={}, cache_dir=tmp_path, **settings)
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]

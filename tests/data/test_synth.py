@@ -170,13 +170,30 @@ def test_an_interrupted_run_writes_nothing_and_keeps_the_previous_output(tmp_pat
     assert not (tmp_path / "fresh").exists()
 
 
-def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
+def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a synthetic benchmark"):
+    with pytest.raises(ValueError, match="folder exists and was not made by rft synth; choose a new folder"):
         generate_benchmark(foreign, 3, workers=1, progress=False)
+    assert synth_cli.main(["--out", str(foreign), "--n-per-domain", "3", "--workers", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rft synth: error: --out {foreign}: folder exists and was not made by rft synth; choose a new folder"
+    )
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_replacing_its_own_output_spares_folders_beside_it(tmp_path):
+    out = tmp_path / "out"
+    generate_benchmark(out, 3, seed=0, image_size=64, workers=1, progress=False)
+    beside = tmp_path / ".out.staging"  # the old code used this name as its scratch folder
+    beside.mkdir()
+    (beside / "notes.txt").write_text("keep me")
+    generate_benchmark(out, 4, seed=0, image_size=64, workers=1, progress=False)
+    assert json.loads((out / "summary.json").read_text())["total"] == 8
+    assert (beside / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.staging", "out"]
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,12 @@ def test_command_writes_json_markdown_and_plot(domain_rows, tmp_path):
     assert "| overall | 9 (5/4) | 0.5 | 22.50 | 90.00 |" in markdown
     assert "| Avg. (2 domains) |  |  | 25.00 | 87.50 |" in markdown
     assert (out / "roc.png").read_bytes().startswith(b"\x89PNG")
-    assert sorted(path.name for path in out.iterdir()) == ["metrics.json", "metrics.md", "roc.png"]
+    assert sorted(path.name for path in out.iterdir()) == [
+        ".fas-rft.json",
+        "metrics.json",
+        "metrics.md",
+        "roc.png",
+    ]
 
 
 def test_command_with_dev_threshold_and_live_positive(domain_rows, tmp_path):
@@ -74,7 +79,7 @@ def test_command_with_dev_threshold_and_live_positive(domain_rows, tmp_path):
     assert report["overall"]["tpr_at_fpr_1pct"] == pytest.approx(3 / 5)
 
 
-def test_decision_only_command_writes_no_plot_and_removes_a_stale_one(tmp_path):
+def test_decision_only_command_writes_no_plot_and_removes_a_stale_one(domain_rows, tmp_path):
     rows = [
         {"id": "1", "label": "live", "decision": "live"},
         {"id": "2", "label": "spoof", "decision": "live", "attack_type": "print"},
@@ -82,14 +87,14 @@ def test_decision_only_command_writes_no_plot_and_removes_a_stale_one(tmp_path):
     ]
     scores = write_csv(tmp_path / "scores.csv", rows, ["id", "score", "label", "attack_type", "decision"])
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "roc.png").write_bytes(b"stale")
+    assert main([str(write_csv(tmp_path / "earlier.csv", domain_rows)), "--out", str(out)]) == 0
+    assert (out / "roc.png").is_file()  # from the earlier run, stale after the next
     assert main([str(scores), "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["overall"]["auc"] is None
     assert report["overall"]["hter"] == pytest.approx(0.25)
     assert "no ROC plot" in (out / "metrics.md").read_text()
-    assert sorted(path.name for path in out.iterdir()) == ["metrics.json", "metrics.md"]
+    assert sorted(path.name for path in out.iterdir()) == [".fas-rft.json", "metrics.json", "metrics.md"]
 
 
 @pytest.mark.parametrize(
@@ -158,3 +163,20 @@ def test_help_names_the_command_and_the_outputs(capsys):
     help_text = capsys.readouterr().out
     assert help_text.startswith("usage: rft metrics [-h] --out DIR")
     assert "DIR/metrics.json" in help_text and "Conventions:" in help_text
+
+
+def test_command_refuses_a_folder_it_did_not_make_and_leaves_it_untouched(domain_rows, tmp_path, capsys):
+    scores = write_csv(tmp_path / "scores.csv", domain_rows)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "metrics.md").write_text("my own notes")
+    assert main([str(scores), "--out", str(foreign)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rft metrics: error: --out {foreign}: folder exists and was not made by rft metrics; "
+        "choose a new folder"
+    )
+    assert [p.name for p in foreign.iterdir()] == ["metrics.md"]
+    assert (foreign / "metrics.md").read_text() == "my own notes"
+    out = tmp_path / "out"
+    assert main([str(scores), "--out", str(out)]) == 0
+    assert main([str(scores), "--out", str(out)]) == 0  # its own folder: written again

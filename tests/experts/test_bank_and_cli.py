@@ -121,3 +121,17 @@ def test_a_corrupt_image_is_named_in_a_one_line_error(tiny_benchmark, tmp_path, 
     assert cli.main([*args, "--quiet", "--epochs", "1", "--input-size", "32", "--channels", "4", "8"]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]  # after the `datasets` map progress bar
     assert error.startswith(f"rft experts: error: sample {broken_id}: cannot read its image (")
+
+
+def test_cli_train_refuses_a_folder_it_did_not_make_and_leaves_it_untouched(tiny_benchmark, tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "report.json").write_text("my own report")
+    argv = ["train", "--data", str(tiny_benchmark), "--out", str(foreign), "--tools", "FFTTool", "--no-cache"]
+    assert cli.main([*argv, "--epochs", "1", "--input-size", "32", "--channels", "4", "8", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rft experts: error: --out {foreign}: folder exists and was not made by rft experts; "
+        "choose a new folder"
+    )
+    assert [p.name for p in foreign.iterdir()] == ["report.json"]
+    assert (foreign / "report.json").read_text() == "my own report"

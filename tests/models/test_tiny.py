@@ -104,3 +104,50 @@ def test_cli_writes_a_loadable_directory(tmp_path, capsys):
 def test_cli_rejects_bad_image_size(tmp_path):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "m"), "--image-size", "100"])
+
+
+def foreign_folder(path):
+    """A folder the project did not make, with a file in it."""
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("keep me")
+    return path
+
+
+def test_cli_refuses_a_folder_it_did_not_make_and_leaves_it_untouched(tmp_path, capsys):
+    foreign = foreign_folder(tmp_path / "mine")
+    assert main(["--out", str(foreign)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"rft tiny-model: error: --out {foreign}: folder exists and was not made by rft tiny-model; "
+        "choose a new folder"
+    )
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"] and (foreign / "notes.txt").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_cli_out_dot_dot_leaves_the_parent_folder_alone(tmp_path, monkeypatch, capsys):
+    parent = foreign_folder(tmp_path / "parent")
+    (parent / "here").mkdir()
+    monkeypatch.chdir(parent / "here")
+    assert main(["--out", ".."]) == 2
+    assert "--out ..: folder exists and was not made by rft tiny-model" in capsys.readouterr().err
+    assert sorted(p.name for p in parent.iterdir()) == ["here", "notes.txt"]
+
+
+def test_cli_replaces_its_own_output_and_spares_a_sibling_it_did_not_make(tmp_path):
+    out = tmp_path / "m"
+    sibling = foreign_folder(tmp_path / "m.tmp")  # the old code used this name as its scratch folder
+    assert main(["--out", str(out), "--seed", "1"]) == 0
+    assert main(["--out", str(out), "--seed", "2"]) == 0
+    assert json.loads((out / "tiny_model.json").read_text())["seed"] == 2
+    assert [p.name for p in sibling.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m.tmp"]
+
+
+def test_a_foreign_folder_in_the_model_cache_is_a_config_error_naming_the_key(tmp_path):
+    from rft.config import ConfigError
+    from rft.models.loading import resolve_model_dir
+
+    foreign_folder(tmp_path / "tiny-qwen2_5_vl-224")
+    with pytest.raises(ConfigError, match=r"^model\.cache_dir: .*was not made by rft tiny-model"):
+        resolve_model_dir(path=None, tiny_preset="tiny", arch="qwen2_5_vl", cache_dir=tmp_path)
+    assert [p.name for p in (tmp_path / "tiny-qwen2_5_vl-224").iterdir()] == ["notes.txt"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rft.data.importers import IMPORTERS, DatasetImportError, ImportOptions, import_dataset
+from rft.outputs import OutputDirError
 
 DATASET_NAME = re.compile(r"[a-z][a-z0-9_]*")  # it becomes the data.roots key and the samples' dataset
 
@@ -25,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{', '.join(IMPORTERS)}; any other name is read as a generic real/ + fake/ folder",
     )
     parser.add_argument("--root", type=Path, required=True, help="the dataset as released")
-    parser.add_argument("--out", type=Path, required=True, help="folder of the saved dataset (replaced)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder of the saved dataset: new, or an earlier import (replaced)",
+    )
     parser.add_argument("--frames-per-video", type=int, default=2, help="evenly spaced frames per video")
     parser.add_argument("--image-size", type=int, default=224, help="side of the square face crop")
     parser.add_argument(
@@ -82,4 +88,6 @@ def main(argv: list[str]) -> int:
         import_dataset(args.dataset, args.root, args.out, options, progress=not args.no_progress)
     except DatasetImportError as error:
         return fail(str(error), 1)
+    except OutputDirError as error:
+        return fail(f"--out {error}", 2)
     return 0

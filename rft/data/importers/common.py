@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from rft.data.face import Box, FaceCrop, FaceSettings, FallbackMode, NoFaceError, crop_face
-from rft.data.schema import Sample, SpoofType, load_dataset_dir, samples_to_dataset, save_dataset
+from rft.data.schema import Sample, SpoofType, load_dataset_dir, samples_to_dataset
+from rft.outputs import check_output_dir, replace_output_dir
 
 VIDEO_EXTENSIONS = frozenset({".avi", ".mov", ".mp4", ".m4v", ".mkv", ".wmv", ".mpg", ".mpeg"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -41,6 +42,7 @@ SPLIT_NAMES = {
     "eval": "test",
 }
 SUMMARY_FILE = "import_summary.json"
+IMPORT_COMMAND = "rft import"  # named in the marker of the folders it writes (rft.outputs)
 REJECTED = "rejected"
 FractionBox = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the image width / height
 
@@ -420,19 +422,21 @@ def chunks(items: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
 
 
 def write_samples(samples: Iterable[Sample], out: Path, chunk_size: int = 1000) -> int:
-    """Write the samples as one dataset at `out`, atomically. Chunks go to disk as they come so that memory
-    stays flat on large datasets; they are joined (memory-mapped) at the end. Nothing is written for zero."""
-    parts_dir = out.with_name(out.name + ".parts")
-    shutil.rmtree(parts_dir, ignore_errors=True)
+    """Write the samples as one dataset into the new or empty folder `out` (a staging folder). Chunks go to
+    disk as they come (in out/.parts, removed at the end) so that memory stays flat on large datasets; they
+    are joined (memory-mapped) at the end. Nothing is written for zero."""
+    parts_dir = out / ".parts"
     parts, total = [], 0
-    for number, chunk in enumerate(chunks(samples, chunk_size)):
-        part = parts_dir / f"part-{number:05d}"
-        samples_to_dataset(chunk).save_to_disk(str(part))
-        parts.append(part)
-        total += len(chunk)
-    if parts:
-        save_dataset(datasets.concatenate_datasets([load_dataset_dir(p) for p in parts]), out)
-    shutil.rmtree(parts_dir, ignore_errors=True)
+    try:
+        for number, chunk in enumerate(chunks(samples, chunk_size)):
+            part = parts_dir / f"part-{number:05d}"
+            samples_to_dataset(chunk).save_to_disk(str(part))
+            parts.append(part)
+            total += len(chunk)
+        if parts:
+            datasets.concatenate_datasets([load_dataset_dir(p) for p in parts]).save_to_disk(str(out))
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
     return total
 
 
@@ -462,26 +466,38 @@ def write_summary(summary: ImportSummary, out: Path) -> None:
     print(summary.describe())
 
 
+def is_earlier_import(folder: Path) -> bool:
+    """An import written before output folders were marked (rft.outputs)."""
+    return (folder / SUMMARY_FILE).is_file()
+
+
 def run_import(
     dataset: str, scanner: Scanner, root: Path, out: Path, options: ImportOptions, progress: bool = True
 ) -> ImportSummary:
     """Scan `root`, turn every item into face-cropped samples, write the dataset to `out` and the summary to
-    `out/import_summary.json`. Raises DatasetImportError when nothing at all could be imported."""
+    `out/import_summary.json`, replacing `out` atomically. Raises DatasetImportError when nothing at all could
+    be imported, and OutputDirError (before any work) when `out` exists and was not made by `rft import`."""
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise DatasetImportError(f"{dataset}: root {root} is not a folder; point it at the released dataset")
+    check_output_dir(out, IMPORT_COMMAND, legacy=is_earlier_import)
     scan = scanner(root)
     if not scan.items and not scan.issues:
         raise DatasetImportError(
             f"{dataset}: nothing to import under {root} (see docs/DATA.md for the layout)"
         )
-    tally = Tally(issues=list(scan.issues))
-    items = tqdm(scan.items.values(), desc=f"import {dataset}", unit="source", disable=not progress)
-    written = write_samples(
-        (s for item in items for s in samples_of_item(dataset, root, item, options, tally)), out
-    )
-    summary = summarize(dataset, root, out, options, scan, tally)
-    write_summary(summary, out)
+
+    def write(staging: Path) -> tuple[int, ImportSummary]:
+        tally = Tally(issues=list(scan.issues))
+        items = tqdm(scan.items.values(), desc=f"import {dataset}", unit="source", disable=not progress)
+        written = write_samples(
+            (s for item in items for s in samples_of_item(dataset, root, item, options, tally)), staging
+        )
+        summary = summarize(dataset, root, out, options, scan, tally)
+        write_summary(summary, staging)
+        return written, summary
+
+    written, summary = replace_output_dir(out, IMPORT_COMMAND, write, legacy=is_earlier_import)
     if written == 0:
         raise DatasetImportError(
             f"{dataset}: no valid sample under {root}; {summary.rejected} rejected (see {out / SUMMARY_FILE})"

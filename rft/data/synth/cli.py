@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from rft.data.synth.generate import DOMAINS, MAX_ATTACK_STRENGTH, generate_benchmark, write_contact_sheet
+from rft.outputs import OutputDirError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--out", type=Path, required=True, help="output folder (replaced if it holds an earlier run)"
+        "--out", type=Path, required=True, help="output folder: new, or replaced if it holds an earlier run"
     )
     parser.add_argument("--n-per-domain", type=int, default=1000, help="images per domain (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="global seed (default: 0)")
@@ -71,7 +72,10 @@ def main(argv: list[str]) -> int:
             domains=args.domains,
             progress=not args.quiet,
         )
-    except (ValueError, FileExistsError) as error:
+    except OutputDirError as error:
+        print(f"rft synth: error: --out {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
         print(f"rft synth: error: {error}", file=sys.stderr)
         return 2
     summary = json.loads((out / "summary.json").read_text())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import shutil
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -54,11 +53,13 @@ from rft.data.synth.faces import (
     sample_identity,
     sample_pose,
 )
+from rft.outputs import check_output_dir, replace_output_dir
 
 if TYPE_CHECKING:
     from rft.data.schema import Sample
 
 GENERATOR = "rft.data.synth"
+SYNTH_COMMAND = "rft synth"  # named in the marker of the folders it writes (rft.outputs)
 GENERATOR_VERSION = 1
 DATASET_NAME = "synthetic"
 SPLIT_SHARES = (("train", 0.6), ("dev", 0.2), ("test", 0.2))
@@ -487,13 +488,11 @@ def _check_arguments(
         raise ValueError(
             f"domains must be distinct names from {', '.join(DOMAINS)}; got {', '.join(domains) or 'none'}"
         )
-    if out_dir.exists() and any(out_dir.iterdir()) and not _is_benchmark_folder(out_dir):
-        raise FileExistsError(
-            f"refusing to replace {out_dir}: it exists and is not a synthetic benchmark folder"
-        )
+    check_output_dir(out_dir, SYNTH_COMMAND, legacy=_is_benchmark_folder)
 
 
 def _is_benchmark_folder(path: Path) -> bool:
+    """A benchmark written before output folders were marked (rft.outputs)."""
     try:
         return json.loads((path / "summary.json").read_text()).get("generator") == GENERATOR
     except (OSError, ValueError):
@@ -515,9 +514,9 @@ def generate_benchmark(
 
     Everything is written to a staging folder beside `out_dir` and renamed into place at the end, so an
     interrupted run leaves no half-written `out_dir`. An existing `out_dir` is replaced only if it is empty
-    or an earlier output of this generator.
+    or an earlier output of this generator; any other is refused (OutputDirError) before any work.
     """
-    from rft.data.schema import samples_to_dataset, save_dataset
+    from rft.data.schema import samples_to_dataset
 
     out_dir = Path(out_dir)
     domains = tuple(domains)
@@ -532,15 +531,12 @@ def generate_benchmark(
         "attack_strength": attack_strength,
         "domains": list(domains),
     }
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    save_dataset(samples_to_dataset(samples), staging)
-    (staging / "summary.json").write_text(json.dumps(summarise(plans, parameters), indent=2) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
+
+    def write(staging: Path) -> None:
+        samples_to_dataset(samples).save_to_disk(str(staging))
+        (staging / "summary.json").write_text(json.dumps(summarise(plans, parameters), indent=2) + "\n")
+
+    replace_output_dir(out_dir, SYNTH_COMMAND, write, legacy=_is_benchmark_folder)
     return out_dir
 
 

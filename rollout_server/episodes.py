@@ -9,6 +9,8 @@ Where an episode stops (docs/ROLLOUT_SERVER.md): at the first answer; at a turn 
 nor an answer; at a tool call beyond `max_tool_calls` (not executed, as rft.parsing counts it); when a turn
 is cut by `max_tokens`; or when the context is full. An invalid tool call within the limit is answered
 with the error as text, so the model sees why and the episode goes on; it still counts against the limit.
+The error may quote the policy's call, `<|im_start|>` or `<|image_pad|>` included: like every scripted turn it
+is tokenised by `ConversationTokenizer`, which keeps such text plain (docs/ROLLOUT_SERVER.md).
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ The model's tokens are never re-tokenised: the server appends the sampled ids as
 scripted text between two model turns (the end of a turn, a user or tool turn, the next generation prompt)
 is rendered with the chat template and tokenised. That text always starts right after the model's
 `<|im_end|>`, a special token, so tokenising it on its own gives the ids the whole text would have.
+
+Only the template's own markers become control tokens (rft.models.plain_text): text in the messages (a
+user's query, a tool error echoing the policy's call, a stored conversation) is tokenised as plain text even
+where it spells `<|im_start|>` or `<|image_pad|>`. `expand_images` refuses ids that hold an image token
+outside an image placeholder, so such ids stop with a clear error before any model sees them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any
 
 import torch
 from PIL import Image
+from transformers.utils.chat_template_utils import render_jinja_template
 
+from rft.models.plain_text import Encoded, plain_text_tokenizer
 from rft.prompts.chat_template import IMAGE_PLACEHOLDER
 from rft.prompts.episodes import Message
 from rft.tools import tool_schemas
@@ -27,7 +34,8 @@ from rft.tools import tool_schemas
 END_OF_TURN = "<|im_end|>"
 # The tokens that delimit or stand for image and video features, of both architectures. Only the chat template
 # and the processor may place them: one sampled by the policy would be an image slot without an image, which
-# the model's forward refuses, so the sampler bans them and the trainer neutralises any that still come.
+# the model's forward refuses, so the sampler bans them and the trainer neutralises any that still come; text
+# that spells one stays text (rft.models.plain_text).
 VISION_TOKENS = (
     "<|vision_start|>",
     "<|vision_end|>",
@@ -90,33 +98,65 @@ class ConversationTokenizer:
         self.end_of_turn_id = self.tokenizer.convert_tokens_to_ids(END_OF_TURN)
         self.placeholder_ids = self.encode(IMAGE_PLACEHOLDER[arch])
         self.vision_ids = frozenset(vision_token_ids(self.tokenizer))
+        self.plain = plain_text_tokenizer(self.tokenizer, VISION_TOKENS)
 
     def encode(self, text: str) -> list[int]:
+        """`text` with its control strings as control tokens: for the template's markers and for text the
+        model wrote (re-tokenised as it was sampled), never for text from messages."""
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     def render(self, messages: list[Message], add_generation_prompt: bool) -> str:
-        return self.processor.apply_chat_template(
-            messages, tools=self.tools, add_generation_prompt=add_generation_prompt, tokenize=False
-        )
+        return self._render(messages, self.tools, add_generation_prompt)[0]
 
     def prompt_ids(self, messages: list[Message]) -> list[int]:
         """The compact ids of `messages` followed by the assistant generation prompt."""
-        return self.encode(self.render(messages, add_generation_prompt=True))
+        hidden = self.plain.hide((messages, self.tools))
+        rendered, _ = self._render(*hidden.value, add_generation_prompt=True)
+        return self.plain.encode(rendered, hidden).ids
 
     def continuation_ids(self, messages: list[Message], new_messages: list[Message]) -> list[int]:
         """The ids that follow the model's `<|im_end|>` closing the last (assistant) message of `messages`:
         the rest of the template, `new_messages`, then the next generation prompt."""
         if not messages or messages[-1]["role"] != "assistant":
             raise ConversationError("continuation_ids needs a conversation ending with the model's turn")
-        before = self.render(messages, add_generation_prompt=False)
-        after = self.render(messages + new_messages, add_generation_prompt=True)
+        hidden = self.plain.hide((messages, new_messages, self.tools))
+        shown, added, tools = hidden.value
+        before, _ = self._render(shown, tools, add_generation_prompt=False)
+        after, _ = self._render(shown + added, tools, add_generation_prompt=True)
         closing = END_OF_TURN + "\n"
         if not before.endswith(closing) or not after.startswith(before):
             raise ConversationError("the chat template does not render turns as a growing prefix")
-        return self.encode("\n" + after[len(before) :])
+        return self.plain.encode("\n" + after[len(before) :], hidden).ids
+
+    def conversation_ids(self, messages: list[Message]) -> tuple[list[int], list[int]]:
+        """The compact ids of a whole stored conversation (no generation prompt) and per token 1 where the
+        assistant wrote it: the template's `{% generation %}` spans (its text, tool calls and `<|im_end|>`)."""
+        hidden = self.plain.hide((messages, self.tools))
+        rendered, spans = self._render(*hidden.value, add_generation_prompt=False, generation_spans=True)
+        encoded = self.plain.encode(rendered, hidden)
+        return encoded.ids, assistant_mask(encoded, spans)
+
+    def _render(
+        self,
+        messages: list[Message],
+        tools: list[dict],
+        add_generation_prompt: bool,
+        generation_spans: bool = False,
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The template's text (as the processor's `apply_chat_template` renders it) and, when asked, the
+        character spans of its generation tags."""
+        rendered, spans = render_jinja_template(
+            conversations=[messages],
+            tools=tools,
+            chat_template=self.processor.chat_template,
+            return_assistant_tokens_mask=generation_spans,
+            add_generation_prompt=add_generation_prompt,
+            **self.tokenizer.special_tokens_map,
+        )
+        return rendered[0], (spans[0] if generation_spans else [])
 
     def expand_images(self, ids: Sequence[int], images: Sequence[Image.Image]) -> ExpandedConversation:
         """Expand each image placeholder of the compact `ids` as the processor would, in order."""
@@ -126,6 +166,7 @@ class ConversationTokenizer:
             raise ConversationError(
                 f"the ids hold {len(starts)} image placeholders but {len(images)} images were given"
             )
+        self._refuse_stray_image_tokens(compact, starts)
         flat: list[int] = []
         origin: list[int] = []
         token_extras: dict[str, list[int]] = {}
@@ -156,6 +197,19 @@ class ConversationTokenizer:
             },
         )
 
+    def _refuse_stray_image_tokens(self, ids: list[int], starts: list[int]) -> None:
+        """An image token outside a placeholder is an image slot without an image: the model's forward would
+        fail deep inside (Qwen2.5-VL: "Image features and image tokens do not match")."""
+        width = len(self.placeholder_ids)
+        inside = {i for start in starts for i in range(start, start + width)}
+        stray = [i for i, token in enumerate(ids) if token in self.vision_ids and i not in inside]
+        if stray:
+            raise ConversationError(
+                f"the ids hold {len(stray)} image token(s) outside an image placeholder, the first "
+                f"{self.decode([ids[stray[0]]])!r} at position {stray[0]}: text was tokenised with its control "
+                "strings as control tokens (rft.models.plain_text keeps text plain)"
+            )
+
     def _expand_one(
         self, image: Image.Image
     ) -> tuple[list[int], dict[str, list[int]], dict[str, torch.Tensor]]:
@@ -178,6 +232,11 @@ class ConversationTokenizer:
             if key not in ("input_ids", "attention_mask") and key not in per_token
         }
         return expanded, per_token, inputs
+
+
+def assistant_mask(encoded: Encoded, spans: Sequence[tuple[int, int]]) -> list[int]:
+    """1 for each token overlapping a generation span, as transformers' `return_assistant_tokens_mask`."""
+    return [int(any(start < end and stop > begin for begin, end in spans)) for start, stop in encoded.offsets]
 
 
 def find_subsequences(ids: Sequence[int], pattern: Sequence[int]) -> list[int]:

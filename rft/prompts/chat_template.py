@@ -84,3 +84,15 @@ def chat_template(arch: str) -> str:
         .replace("@@IMAGE@@", IMAGE_PLACEHOLDER[arch])
         .replace("@@DEFAULT_SYSTEM@@", DEFAULT_SYSTEM)
     )
+
+
+def template_arch(template: str | None) -> str:
+    """The architecture whose project template `template` is (a processor's, after
+    rft.models.loading.install_chat_template)."""
+    for arch in IMAGE_PLACEHOLDER:
+        if template == chat_template(arch):
+            return arch
+    raise ValueError(
+        "the processor does not carry the project's chat template; "
+        "install it with rft.models.loading.install_chat_template"
+    )

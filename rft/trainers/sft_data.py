@@ -1,7 +1,10 @@
 """The SFT data path: stored conversations -> checked dataset -> batches with per-token Eq. 8 weights.
 
-A batch is rendered with the project's chat template (tools listed in the system turn), and the template's
-`{% generation %}` tags give the mask of the tokens the assistant wrote. Each contiguous run of that mask
+A batch is rendered with the project's chat template (tools listed in the system turn) and tokenised by
+`ConversationTokenizer.conversation_ids`, the code the rollout server and the GRPO trainer share: the text of
+the conversation stays text even where it spells `<|im_start|>` or `<|image_pad|>`, and each image
+placeholder is expanded by the processor (`expand_images`). The template's `{% generation %}` tags give the
+mask of the tokens the assistant wrote. Each contiguous run of that mask
 is one assistant turn (the template always puts `\\n<|im_start|>...` between two assistant turns), so the
 k-th run is round k of paper 003's Eq. 8: round 0 is the fast answer `<CLS><reason>..</reason>`, rounds
 1..L the tool calls and the final answer. Tokens of system, user and tool turns (images included) are never
@@ -19,10 +22,13 @@ import datasets
 import pyarrow.compute as pc
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 from transformers import ProcessorMixin
 
-from rft.data.conversations import conversation_from_row
-from rft.prompts.episodes import Message, count_images, messages_from_json
+from rft.data.conversations import Conversation, conversation_from_row
+from rft.models.conversation import ConversationTokenizer, ExpandedConversation, concat_image_inputs
+from rft.prompts.chat_template import template_arch
+from rft.prompts.episodes import count_images, messages_from_json
 from rft.tools import tool_schemas
 
 # Which stored conversations each SFT stage trains on (rft.data.conversations.ConversationKind).
@@ -102,22 +108,6 @@ def check_image_counts(dataset: datasets.Dataset, batch_size: int = 1024) -> Non
                 )
 
 
-def messages_with_images(messages: list[Message], images: list[Any]) -> list[Message]:
-    """Copies of `messages` whose image placeholders carry their image, in placeholder order (how
-    processors' apply_chat_template receives images)."""
-    remaining = iter(images)
-    filled = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = [
-                {**part, "image": next(remaining)} if part.get("type") == "image" else part
-                for part in content
-            ]
-        filled.append({**message, "content": content})
-    return filled
-
-
 def assistant_turn_index(assistant_mask: torch.Tensor) -> torch.Tensor:
     """Per token: the index of the assistant turn it belongs to (0 = first round), NOT_ASSISTANT elsewhere.
     Turn k is the k-th contiguous run of the assistant mask."""
@@ -141,7 +131,8 @@ class MultiTurnSFTCollator:
     and `loss_weights` (Eq. 8 with `first_round_weight` = alpha).
 
     Rendering and image processing happen here, per batch, as in TRL's vision collator: turning every
-    image of the dataset into pixels up front would cost more disk than the images themselves.
+    image of the dataset into pixels up front would cost more disk than the images themselves. The
+    processor must carry the project's chat template (rft.models.loading.install_chat_template).
     """
 
     processor: ProcessorMixin
@@ -149,32 +140,51 @@ class MultiTurnSFTCollator:
     max_length: int | None = None
     tools: list[dict[str, Any]] = field(default_factory=tool_schemas)
 
+    def __post_init__(self) -> None:
+        arch = template_arch(self.processor.chat_template)
+        self.conversation = ConversationTokenizer(self.processor, arch, tools=self.tools)
+
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         conversations = [conversation_from_row(row) for row in rows]
-        batch = self.processor.apply_chat_template(
-            [messages_with_images(c.messages, c.images) for c in conversations],
-            tools=self.tools,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            return_assistant_tokens_mask=True,
-            # Special tokens are in the template already; adding them again would double BOS on some models.
-            processor_kwargs={"padding": True, "padding_side": "right", "add_special_tokens": False},
-        )
-        self._refuse_overlong(batch["attention_mask"], [c.sample_id for c in conversations])
-        turn = assistant_turn_index(torch.as_tensor(batch.pop("assistant_masks")))
+        expanded, masks = zip(*(self._expand(c) for c in conversations), strict=True)
+        self._refuse_overlong([len(e.input_ids) for e in expanded], [c.sample_id for c in conversations])
+        batch = self._padded(expanded)
+        turn = assistant_turn_index(pad_sequence(list(masks), batch_first=True, padding_value=0))
         self._refuse_without_answer(turn, [c.sample_id for c in conversations])
         batch["labels"] = batch["input_ids"].masked_fill(turn == NOT_ASSISTANT, IGNORE_INDEX)
         batch["assistant_turn"] = turn
         batch["loss_weights"] = round_loss_weights(turn, self.first_round_weight)
-        return dict(batch)
+        return batch
 
-    def _refuse_overlong(self, attention_mask: torch.Tensor, sample_ids: list[str]) -> None:
+    def _expand(self, conversation: Conversation) -> tuple[ExpandedConversation, torch.Tensor]:
+        """The conversation's expanded ids and image inputs, and its assistant mask on the expanded ids."""
+        ids, assistant = self.conversation.conversation_ids(conversation.messages)
+        expanded = self.conversation.expand_images(ids, conversation.images)
+        return expanded, expanded.spread(torch.tensor(assistant, dtype=torch.long), fill=0)
+
+    def _padded(self, expanded: tuple[ExpandedConversation, ...]) -> dict[str, torch.Tensor]:
+        """The model inputs of the batch, right-padded as the processor pads them."""
+        pad_id = self.conversation.tokenizer.pad_token_id
+        batch = {
+            "input_ids": pad_sequence(
+                [e.input_ids for e in expanded], batch_first=True, padding_value=pad_id
+            ),
+            "attention_mask": pad_sequence(
+                [torch.ones_like(e.input_ids) for e in expanded], batch_first=True, padding_value=0
+            ),
+        }
+        for key in expanded[0].token_inputs:
+            batch[key] = pad_sequence(
+                [e.token_inputs[key] for e in expanded], batch_first=True, padding_value=0
+            )
+        batch.update(concat_image_inputs([e.image_inputs for e in expanded if e.image_inputs]))
+        return batch
+
+    def _refuse_overlong(self, lengths: list[int], sample_ids: list[str]) -> None:
         # Truncating would cut image tokens of later turns (the model then refuses the batch) or the final
         # answer, so an over-long conversation is a data problem to fix, not to hide.
         if self.max_length is None:
             return
-        lengths = attention_mask.sum(dim=1).tolist()
         for sample_id, length in zip(sample_ids, lengths, strict=True):
             if length > self.max_length:
                 raise SFTDataError(

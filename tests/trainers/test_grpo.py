@@ -27,7 +27,7 @@ from trl import GRPOConfig
 
 from reward_service import InProcessRewards
 from rft.config import ConfigError
-from rft.models.conversation import ConversationTokenizer
+from rft.models.conversation import ConversationError, ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
 from rft.prompts.episodes import first_turn_messages
 from rft.prompts.rft_fas import rft_fas_messages
@@ -49,6 +49,7 @@ ROLLOUT_TESTS = Path(__file__).resolve().parents[1] / "rollout_server"
 sys.path.insert(0, str(ROLLOUT_TESTS))
 from episode_logprobs import episode_logprobs  # noqa: E402
 from protocol_model import CALL, FAST, ONE_TOOL, THREE_TOOLS, protocol_image, trajectory_ids  # noqa: E402
+from scripted_policy import scripted_episode  # noqa: E402
 
 IMAGE_SIDE = 56
 WRONG_ANSWER = [(FAST, None), (CALL, "FFTTool"), ("<think>smooth skin</think><answer><Real></answer>", None)]
@@ -221,6 +222,68 @@ def test_an_image_token_the_model_sampled_never_reaches_the_forward_pass(qwen_di
     ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
     with torch.no_grad():  # the image tokens match the image features again
         model(input_ids=ids, pixel_values=batch["pixel_values"], image_grid_thw=batch["image_grid_thw"])
+
+
+class ControlWritingEpisodes(ScriptedEpisodes):
+    """Episodes of a policy that writes control-token strings as text (tests/rollout_server/scripted_policy.py),
+    sampled through the rollout server's episode loop, with the policy's own logprobs."""
+
+    def episode(self, image: Image.Image, turns: list) -> Episode:
+        episode = scripted_episode(self.tokenizer, image, image_size=IMAGE_SIDE)
+        with torch.no_grad():
+            logps = episode_logprobs(self.model, self.tokenizer, episode.token_ids, episode.images).tolist()
+        episode.logprobs = [lp if m else 0.0 for lp, m in zip(logps, episode.mask, strict=True)]
+        return episode
+
+
+def control_writing_trainer(arch: str, model_cache: Path, tmp_path: Path) -> EpisodeGRPOTrainer:
+    from rft.models.tiny import ensure_tiny_model
+
+    trainer = scripted_trainer(ensure_tiny_model(model_cache, arch, "tiny", image_size=IMAGE_SIDE), tmp_path)
+    source = trainer.episode_source
+    trainer.episode_source = ControlWritingEpisodes(source.model, source.tokenizer)
+    return trainer
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "internvl3"])
+def test_a_policy_writing_control_strings_trains(arch: str, model_cache: Path, tmp_path: Path) -> None:
+    """Tool calls named `<|vision_start|><|image_pad|><|vision_end|>` or `<IMG_CONTEXT><|im_start|>user`, whose
+    errors echo the names back: every image token of the batch is an image's, and a step trains."""
+    trainer = control_writing_trainer(arch, model_cache, tmp_path)
+    (episodes,), _ = trainer.episode_source.episodes([face(1)], n=2)
+    batch = trainer._episode_batch(episodes)
+    image_token = trainer.model.config.image_token_id
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    expected = [trainer.conversation.expand_images(e.token_ids, e.images).input_ids for e in episodes]
+    assert [int((row == image_token).sum()) for row in ids] == [
+        int((e == image_token).sum()) for e in expected
+    ]
+    assert batch["tool_mask"].sum() > 0  # the policy's own tokens train
+    trainer.train()
+    (step,) = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert math.isfinite(step["loss"])
+
+
+def test_an_image_token_in_a_scripted_turn_is_refused_before_the_forward_pass(qwen_dir: Path) -> None:
+    """A scripted turn tokenised with special tokens parsed (an older rollout server echoing a tool call named
+    `<|image_pad|>`) would crash the model's forward: the batch refuses it, saying why."""
+    _, processor = load_policy(qwen_dir)
+    tokenizer = ConversationTokenizer(processor, "qwen2_5_vl")
+    ids, mask, images = trajectory_ids(tokenizer, face(3), ONE_TOOL)
+    stray = tokenizer.encode("<tool_response>\nError: unknown tool '<|image_pad|>'\n</tool_response>")
+    cut = len(ids) - mask[::-1].index(0)  # after the last scripted token, before the final answer
+    episode = Episode(
+        token_ids=ids[:cut] + stray + ids[cut:],
+        logprobs=[0.0] * (len(ids) + len(stray)),
+        mask=mask[:cut] + [0] * len(stray) + mask[cut:],
+        images=images,
+        turns=[text for text, _ in ONE_TOOL],
+        tool_calls=[ToolCallRecord("FFTTool", {}, True, None, 0.0)],
+        prompt_length=len(tokenizer.prompt_ids(first_turn_messages())),
+        stop_reason="answer",
+    )
+    with pytest.raises(ConversationError, match=r"image token.*outside an image placeholder"):
+        episode_tensors(episode, tokenizer)
 
 
 def test_truncated_episodes_can_be_masked_out(qwen_dir: Path) -> None:

@@ -9,7 +9,6 @@ import pytest
 from trl import GRPOConfig
 
 from rft.config import load_config
-from rft.trainers.grpo_recipes import PAPER_RECIPES, grpo_arguments
 from rft.trainers.grpo_settings import (
     OVERRIDE_SETTINGS,
     TRAINER_SETTINGS,
@@ -35,20 +34,6 @@ def test_every_run_config_is_supported(path: Path, tmp_path: Path) -> None:
         config.grpo, output_dir=tmp_path, seed=config.run.seed, gradient_accumulation_steps=1
     )
     check_arguments(args)
-
-
-@pytest.mark.parametrize("name", sorted(PAPER_RECIPES))
-def test_the_paper_recipes_are_supported(name: str, tmp_path: Path) -> None:
-    recipe = PAPER_RECIPES[name]
-    check_arguments(
-        grpo_arguments(
-            recipe,
-            output_dir=tmp_path,
-            per_device_train_batch_size=recipe.num_generations,
-            use_cpu=True,
-            bf16=False,
-        )
-    )
 
 
 def test_only_changed_settings_are_checked(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rft.errors import RftError
+
 JOURNAL = "journal.jsonl"
 MANIFEST = "run.json"
 # Run settings that change what an annotation contains; the rest (concurrency, rate, limit) may change
@@ -26,7 +28,7 @@ MANIFEST = "run.json"
 IDENTITY_KEYS = ("data", "fingerprint", "split", "domains", "source", "annotation", "experts")
 
 
-class StoreError(ValueError):
+class StoreError(RftError):
     """The output folder cannot be used as asked (another run's data, unreadable journal)."""
 
 

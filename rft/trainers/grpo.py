@@ -49,6 +49,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import nanmax, nanstd, use_adapter
 
+from rft.errors import RftError
 from rft.methods import Coefficients, method_named
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import ARCH_BY_MODEL_TYPE, install_chat_template
@@ -76,7 +77,7 @@ log = logging.getLogger(__name__)
 FORWARD_KEYS = ("pixel_values", "image_grid_thw", "mm_token_type_ids")
 
 
-class UnsupportedSetting(ValueError):
+class UnsupportedSetting(RftError):
     """A GRPOConfig setting this trainer cannot honour (the rollout server samples, not TRL)."""
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from transformers import ProcessorMixin
 
 from rft.data.conversations import conversation_from_row
+from rft.errors import RftError
 from rft.prompts.episodes import Message, count_images, messages_from_json
 from rft.tools import tool_schemas
 
@@ -32,7 +33,7 @@ NOT_ASSISTANT = -1
 IGNORE_INDEX = -100
 
 
-class SFTDataError(ValueError):
+class SFTDataError(RftError):
     """Unusable SFT data, said in one line: what is wrong, which rows, and how to fix it."""
 
 

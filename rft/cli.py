@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from rft.errors import run_command
+
 # command -> (module with a `main(argv) -> int`, one-line description)
 COMMANDS = {
     "tiny-model": ("rft.models.tiny", "build a random-initialised tiny Qwen2.5-VL / InternVL3 model"),
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rft: unknown command '{argv[0]}'\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return int(module.main(argv[1:]) or 0)
+    # A command reports its own errors; an RftError it lets through is said in one line all the same.
+    return run_command(lambda: int(module.main(argv[1:]) or 0), prog=f"rft {argv[0]}")
 
 
 if __name__ == "__main__":

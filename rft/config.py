@@ -1,9 +1,10 @@
 """Typed experiment configuration.
 
 Each top-level YAML section maps field for field onto a pydantic model below. `load_config` resolves a bare
-name (`cefa_to_hqwmca.yaml` or `cefa_to_hqwmca`) from `configs/`, applies `section.key=value` overrides from
-the command line, and validates everything before any model is loaded. Every failure is a `ConfigError` whose
-message is one line naming the key and the fix.
+name (`cefa_to_hqwmca.yaml` or `cefa_to_hqwmca`) from the configs shipped inside the package (`rft/configs/`,
+which a checkout also shows as `configs/`), applies `section.key=value` overrides from the command line, and
+validates everything before any model is loaded. Every failure is a `ConfigError` whose message is one line
+naming the key and the fix.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rft.errors import RftError, short_repr, short_text
 from rft.methods import MethodName, method_named
 from rft.models.lora import LANGUAGE_MODEL_LORA_TARGETS
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# Package data, so that an installed (not editable) copy resolves config names too.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # A config or protocol file is a few KiB of YAML with a few hundred values. The limits stop a hostile file
 # early: a huge file, or a few hundred bytes of aliases that expand to millions of values ("billion laughs").
 MAX_CONFIG_BYTES = 1 << 20
@@ -94,7 +96,7 @@ class SyntheticConfig(Section):
 
 
 class DataConfig(Section):
-    protocol: str = Field(..., description="Protocol name under configs/protocols/ or a YAML path.")
+    protocol: str = Field(..., description="Protocol name under rft/configs/protocols/ or a YAML path.")
     roots: dict[str, Path] = Field(
         default_factory=dict, description="Dataset name -> local root folder of its released layout."
     )
@@ -335,7 +337,8 @@ class ExperimentConfig(Section):
 
 
 def resolve_config_path(name: str | Path, config_dir: Path = CONFIG_DIR) -> Path:
-    """A path that exists wins; otherwise a bare name is looked up in `configs/` (with or without .yaml)."""
+    """The search path, in order: `name` as a path (relative to the current directory, so a user's own
+    `my_run.yaml` wins), then a name in `config_dir` (the packaged configs, with or without .yaml)."""
     candidate = Path(name)
     if candidate.is_file():
         return candidate
@@ -532,7 +535,7 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file with its `extends:` chain resolved: `extends: recipes/dt_grpo_internvl3.yaml` is read
     first and this file's keys are merged over it. The parent is looked up relative to the file, then as
-    `resolve_config_path` does (a path from the working directory, then a name in configs/)."""
+    `resolve_config_path` does (a path from the working directory, then a name in the packaged configs)."""
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))

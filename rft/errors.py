@@ -1,11 +1,14 @@
 """The project's error base class. Every error a user can cause (a bad config, a missing input, a run that
 cannot start) is an `RftError` whose message is one line naming the bad input and the fix; the command-line
-entry points catch `RftError` in one place and print that line. Anything else is a bug and keeps its
-traceback. A bad value goes into a message through `short_repr`, so the line stays short whatever its size."""
+entry points catch `RftError` in one place, `run_command`, and print that line. Anything else is a bug and
+keeps its traceback. A bad value goes into a message through `short_repr`, so the line stays short whatever
+its size."""
 
 from __future__ import annotations
 
 import reprlib
+import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -41,3 +44,13 @@ def short_repr(value: Any, limit: int = 200) -> str:
 def short_text(text: str, limit: int = 200) -> str:
     """`text` itself (not its repr) cut to `limit` characters, saying how long it was."""
     return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"
+
+
+def run_command(command: Callable[[], int], prog: str | None = None) -> int:
+    """Run a command-line entry point: its exit code, or 2 with `[prog: ]error: <message>` on stderr (one
+    line, no traceback) when it raises an `RftError`."""
+    try:
+        return command()
+    except RftError as error:
+        print(f"{prog}: error: {error}" if prog else f"error: {error}", file=sys.stderr)
+        return 2

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rft.config import ConfigError, load_config, read_yaml, save_resolved_config, validate_config
+from rft.config import CONFIG_DIR, ConfigError, load_config, read_yaml, save_resolved_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 VALID = {
     "run": {"name": "t", "seed": 3},
@@ -26,6 +28,26 @@ def test_bare_name_resolves_from_configs_dir():
     config = load_config("demo_cpu")
     assert config.model.tiny_preset == "tiny"
     assert load_config("demo_cpu.yaml") == config
+
+
+def test_configs_are_package_data_that_a_checkout_shows_at_its_root():
+    assert CONFIG_DIR == ROOT / "rft" / "configs"
+    assert (ROOT / "configs").resolve() == CONFIG_DIR.resolve()
+    assert (ROOT / "configs" / "demo_cpu.yaml").is_file()
+
+
+def test_a_file_in_the_current_directory_wins_over_a_packaged_name(tmp_path, monkeypatch):
+    (tmp_path / "demo_cpu.yaml").write_text(yaml.safe_dump({**VALID, "run": {"name": "mine"}}))
+    monkeypatch.chdir(tmp_path)
+    assert load_config("demo_cpu.yaml").run.name == "mine"
+    assert load_config("demo_cpu").run.name == "demo_cpu"  # a bare name is the packaged config
+
+
+def test_a_packaged_experiment_extends_its_packaged_recipe():
+    config = load_config("experiments/dt_grpo/icm_to_o_qwen2_5_vl")
+    recipe = yaml.safe_load((CONFIG_DIR / "recipes" / "dt_grpo_qwen2_5_vl.yaml").read_text())
+    assert config.grpo.method == "dt_grpo"
+    assert config.grpo.learning_rate == pytest.approx(recipe["grpo"]["learning_rate"])
 
 
 def test_unknown_name_lists_known_configs():
@@ -156,7 +178,7 @@ def test_extends_loop_and_missing_parent_are_one_line_errors(tmp_path):
         load_config(tmp_path / "c.yaml")
 
 
-CONFIGS = Path(__file__).parents[1] / "configs"
+CONFIGS = CONFIG_DIR
 # Protocol files are validated by tests/data (rft.data.protocols); recipes are partial configs that the
 # experiments extend, so they are validated through them.
 EXPERIMENTS = sorted(

@@ -1,8 +1,68 @@
-"""Bad values are shown in error messages at a bounded size, without building their full repr."""
+"""One error base for everything a user can get wrong, said in one line by `run_command`; bad values shown
+at a bounded size, without building their full repr."""
 
 import time
 
-from rft.errors import short_repr, short_text
+import pytest
+
+from rft.annotate.store import StoreError
+from rft.annotate.teacher import TeacherFatal
+from rft.cli import main as rft_main
+from rft.config import ConfigError
+from rft.data.importers.common import DatasetImportError
+from rft.errors import ResumeError, RftError, RunSetupError, run_command, short_repr, short_text
+from rft.eval.scored_samples import InputError
+from rft.eval.scores_csv import CsvError
+from rft.trainers.grpo import UnsupportedSetting
+from rft.trainers.sft_data import SFTDataError
+
+
+@pytest.mark.parametrize(
+    "error_class",
+    [
+        ConfigError,
+        RunSetupError,
+        ResumeError,
+        SFTDataError,
+        UnsupportedSetting,
+        DatasetImportError,
+        StoreError,
+        TeacherFatal,
+        InputError,
+        CsvError,
+    ],
+)
+def test_every_user_facing_error_is_an_rft_error(error_class):
+    assert issubclass(error_class, RftError)
+
+
+def raises(error: Exception):
+    def command(*_argv: list[str]) -> int:
+        raise error
+
+    return command
+
+
+def test_an_rft_error_is_one_line_and_exit_code_2(capsys):
+    assert run_command(raises(ConfigError("grpo.lr: did you mean 'learning_rate'?"))) == 2
+    assert capsys.readouterr().err == "error: grpo.lr: did you mean 'learning_rate'?\n"
+    assert run_command(raises(ResumeError("no complete checkpoint")), prog="rft metrics") == 2
+    assert capsys.readouterr().err == "rft metrics: error: no complete checkpoint\n"
+
+
+def test_the_exit_code_passes_and_a_bug_keeps_its_traceback():
+    assert run_command(lambda: 0) == 0
+    assert run_command(lambda: 3) == 3
+    with pytest.raises(KeyError):
+        run_command(raises(KeyError("a bug")))
+
+
+def test_the_rft_cli_says_an_rft_error_a_command_lets_through_in_one_line(capsys, monkeypatch):
+    from rft.models import tiny
+
+    monkeypatch.setattr(tiny, "main", raises(RunSetupError("model.path 'x' is not a local checkpoint")))
+    assert rft_main(["tiny-model"]) == 2
+    assert capsys.readouterr().err == "rft tiny-model: error: model.path 'x' is not a local checkpoint\n"
 
 
 def test_short_values_are_shown_whole():

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rft.errors import RftError
 from rft.outputs import claim_output_dir
 
 ANNOTATE_COMMAND = "rft annotate"  # named in the marker of the folders it writes (rft.outputs)
@@ -30,7 +31,7 @@ MANIFEST = "run.json"
 IDENTITY_KEYS = ("data", "fingerprint", "split", "domains", "source", "annotation", "experts")
 
 
-class StoreError(ValueError):
+class StoreError(RftError):
     """The output folder cannot be used as asked (another run's data, unreadable journal)."""
 
 

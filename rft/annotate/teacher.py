@@ -29,6 +29,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rft.annotate.verify import Reason
+from rft.errors import RftError
 
 # HTTP statuses that a later retry of the same request may cure.
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -92,7 +93,7 @@ class TeacherFailure(Exception):
         self.detail = detail
 
 
-class TeacherFatal(Exception):
+class TeacherFatal(RftError):
     """The teacher cannot serve any request as configured; the run stops (and can be resumed)."""
 
 

@@ -1,6 +1,6 @@
 """Cross-domain protocols: which data trains, which validates, and which targets are evaluated separately.
 
-A protocol is a YAML file under `configs/protocols/`:
+A protocol is a YAML file under `rft/configs/protocols/` (`configs/protocols/` in a checkout):
 
     name: cefa_to_hqwmca
     paper: "001"
@@ -122,7 +122,7 @@ class ProtocolData:
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
-    """A YAML path, or a bare name (`cefa_to_hqwmca`) from configs/protocols/. Raises ConfigError."""
+    """A YAML path, or a bare name (`cefa_to_hqwmca`) from rft/configs/protocols/. Raises ConfigError."""
     path = resolve_config_path(name_or_path, PROTOCOL_DIR)
     raw = load_yaml_file(path)
     try:

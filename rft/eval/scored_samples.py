@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rft.errors import RftError
 from rft.eval import metrics
 
 Label = Literal["live", "spoof"]
@@ -19,7 +20,7 @@ Source = Literal["rows", "dev_rows"]
 CSV_COLUMNS = ("id", "score", "label", "attack_type", "video_id", "domain", "decision")
 
 
-class InputError(ValueError):
+class InputError(RftError):
     """Unusable input. `source` says which rows (the evaluated ones or the dev ones), `index` which row
     (0-based, None when the problem is not one row's), so a caller can point at the file line."""
 

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rft.errors import RftError
 from rft.eval.scored_samples import InputError, Source
 
 
-class CsvError(Exception):
+class CsvError(RftError):
     """A problem with a CSV file, already phrased for the user (file, line and fix)."""
 
 

@@ -410,10 +410,12 @@ def evaluate_targets(
     has_source = processes.from_main(lambda: episode_source is not None)
     if not chosen.fast_answer and not has_source:
         raise ValueError(f"{method} is scored by its final answer, which needs an episode_source")
-    source = episode_source if final_answer and has_source else None
+    # Every process takes part in the final-answer scoring (its forwards are sharded); only the main one
+    # has the source and samples the episodes.
+    final = final_answer and has_source
     with _evaluating(model):
         return {
-            name: scorer.target(subsample(dataset, max_samples, seed), name, source)
+            name: scorer.target(subsample(dataset, max_samples, seed), name, episode_source, final=final)
             for name, dataset in targets.items()
         }
 
@@ -431,15 +433,17 @@ class _TargetScorer:
     max_completion_length: int
     progress: bool
 
-    def target(self, target: datasets.Dataset, name: str, source: EpisodeSource | None) -> dict[str, Any]:
-        """One domain's result: its fast-answer report (methods with a fast answer) and, with a `source`,
-        its final-answer report after greedy episodes."""
+    def target(
+        self, target: datasets.Dataset, name: str, source: EpisodeSource | None, *, final: bool
+    ) -> dict[str, Any]:
+        """One domain's result: its fast-answer report (methods with a fast answer) and, when `final`, its
+        final-answer report after greedy episodes sampled from `source` (the main process's)."""
         images = [_rgb(image) for image in target["image"]]
         rows = report_rows(target, name)
         result: dict[str, Any] = {"n_samples": len(rows)}
         if self.method.fast_answer:
             result["fast"] = compute_report(with_scores(rows, self.fast(images)))
-        if source is not None:
+        if final:
             scores, forced, version = self.final(images, source)
             result["final"] = compute_report(with_scores(rows, scores))
             result["final_forced_fraction"] = sum(forced) / len(forced) if forced else 0.0
@@ -459,7 +463,7 @@ class _TargetScorer:
         )
 
     def final(
-        self, images: Sequence[Image.Image], source: EpisodeSource
+        self, images: Sequence[Image.Image], source: EpisodeSource | None
     ) -> tuple[list[float], list[bool], int]:
         """Final-answer scores, which answers were forced, and the sampling weights version. The episode
         source runs on the main process only."""

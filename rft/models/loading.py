@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
 from rft.config import ConfigError
+from rft.errors import RunSetupError
 from rft.models.tiny import ensure_tiny_model
 from rft.outputs import OutputDirError
 from rft.prompts.chat_template import chat_template
@@ -44,7 +45,7 @@ def resolve_model_dir(
     """The local directory to load: `path` as given, or the cached tiny model (built on first use)."""
     if path is not None:
         if not (Path(path) / "config.json").is_file():
-            raise FileNotFoundError(
+            raise RunSetupError(
                 f"model.path '{path}' is not a local checkpoint directory (no config.json); "
                 "point it at a downloaded Qwen2.5-VL / InternVL3-hf folder"
             )

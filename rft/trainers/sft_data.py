@@ -26,6 +26,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import ProcessorMixin
 
 from rft.data.conversations import Conversation, conversation_from_row
+from rft.errors import RftError
 from rft.models.conversation import ConversationTokenizer, ExpandedConversation, concat_image_inputs
 from rft.prompts.chat_template import template_arch
 from rft.prompts.episodes import count_images, messages_from_json
@@ -38,7 +39,7 @@ NOT_ASSISTANT = -1
 IGNORE_INDEX = -100
 
 
-class SFTDataError(ValueError):
+class SFTDataError(RftError):
     """Unusable SFT data, said in one line: what is wrong, which rows, and how to fix it."""
 
 

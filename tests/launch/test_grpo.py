@@ -84,17 +84,3 @@ def test_a_fresh_start_over_an_earlier_run_is_refused(tmp_path, capsys):
     assert error.count("\n") == 1
     assert earlier.is_dir()
     assert not (tmp_path / "models").exists() and not (tmp_path / "data").exists()
-
-
-def test_report_lines_name_stage_domain_and_answer():
-    results = {
-        "street": {
-            "fast": {"overall": {"hter": 0.25, "auc": 0.8}},
-            "final": {"overall": {"hter": 0.125, "auc": 0.9}},
-        }
-    }
-    lines = grpo_launcher().report_lines("after GRPO", results)
-    assert lines == [
-        "[after GRPO] target street (fast answer): HTER 25.00%  AUC 80.00%",
-        "[after GRPO] target street (final answer): HTER 12.50%  AUC 90.00%",
-    ]

@@ -1,5 +1,6 @@
 """`--help` of every launcher: exits 0 and says how the job is started and overridden."""
 
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -34,3 +35,18 @@ def test_help_describes_the_job(name, capsys):
 def test_every_launcher_is_covered():
     scripts = {path.stem for path in (ROOT / "launch").glob("*.py")} - {"__init__"}
     assert scripts == set(HELP_PHRASES)
+
+
+@pytest.mark.parametrize("name", sorted(HELP_PHRASES))
+def test_launchers_are_thin(name):
+    """parse -> build -> run through rft.jobs: no job logic, no sys.path edits, no imports of launch/."""
+    source = (ROOT / "launch" / f"{name}.py").read_text()
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= {"__future__", "sys", "rft.errors", "rft.jobs"}
+    assert "sys.path" not in source
+    assert len(source.splitlines()) < 60

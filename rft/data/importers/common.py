@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from rft.data.face import Box, FaceCrop, FaceSettings, FallbackMode, NoFaceError, crop_face
 from rft.data.schema import Sample, SpoofType, load_dataset_dir, samples_to_dataset
+from rft.errors import RftError
 from rft.outputs import check_output_dir, replace_output_dir
 
 VIDEO_EXTENSIONS = frozenset({".avi", ".mov", ".mp4", ".m4v", ".mkv", ".wmv", ".mpg", ".mpeg"})
@@ -47,7 +48,7 @@ REJECTED = "rejected"
 FractionBox = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the image width / height
 
 
-class DatasetImportError(ValueError):
+class DatasetImportError(RftError):
     """The import cannot produce a dataset at all (bad root, no annotation files, nothing valid)."""
 
 

@@ -85,8 +85,9 @@ class EpisodeRunner:
         adapter: str | None = None,
     ) -> tuple[list[int], list[Completion]]:
         """Single-turn sampling (paper 001): n completions of `messages`; returns the prompt ids too."""
-        prompt = self.tokenizer.prompt_ids(messages)
-        budget = self._room(prompt, images)
+        # Tokenising a long prompt, or measuring an image of a new size, takes a while: off the event loop.
+        prompt = await asyncio.to_thread(self.tokenizer.prompt_ids, messages)
+        budget = await asyncio.to_thread(self._room, prompt, images)
         if budget <= 0:
             raise ValueError(f"the prompt fills the context of {self.max_model_len} tokens")
         limited = _with_max_tokens(settings, budget)

@@ -1,69 +1,135 @@
 """The subset of OpenAI's chat-completions API a dataset-construction teacher needs: text and
-`image_url` parts (as `data:` URLs), optional `tools`, `max_tokens`, `temperature`, `top_p`, `seed`."""
+`image_url` parts (as `data:` URLs), optional `tools`, `max_tokens`, `temperature`, `top_p`, `seed`.
+
+The fields it reads are typed strictly and bounded (rollout_server.api's limits); fields it does not read
+(`model`, `tool_choice`, ...) are ignored, as OpenAI-compatible servers do."""
 
 from __future__ import annotations
 
-import base64
-import io
+import json
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from rft.codec import MAX_IMAGE_BYTES, ImageDecodeError, base64_length
+from rft.prompts.episodes import IMAGE_PART, Message, text_part
 from rft.rollout.episode import SamplingSettings
+from rft.rollout.sampling import MAX_TOKENS, SEED_LIMIT
+from rollout_server.api import (
+    MAX_CHAT_IMAGES,
+    MAX_MESSAGES,
+    MAX_PARTS,
+    Text,
+    check_prompt_chars,
+    decode_images,
+)
 
-ROLES = {"system", "user", "assistant", "tool"}
+MAX_TOOLS = 64
+DEFAULT_MAX_TOKENS = 512
+DataUrl = Annotated[str, Field(max_length=base64_length(MAX_IMAGE_BYTES) + 64)]
 
 
-def _image_from_url(url: str) -> Image.Image:
+class ChatModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+
+
+class ChatText(ChatModel):
+    type: Literal["text"]
+    text: Text
+
+
+class ImageUrl(ChatModel):
+    url: DataUrl
+
+
+class ChatImage(ChatModel):
+    type: Literal["image_url"]
+    image_url: ImageUrl | DataUrl
+
+    @property
+    def url(self) -> str:
+        return self.image_url.url if isinstance(self.image_url, ImageUrl) else self.image_url
+
+
+class ChatMessage(ChatModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Text | Annotated[list[ChatText | ChatImage], Field(max_length=MAX_PARTS)] | None = None
+
+    def parts(self) -> list[ChatText | ChatImage]:
+        return self.content if isinstance(self.content, list) else []
+
+    def text_chars(self) -> int:
+        if isinstance(self.content, str):
+            return len(self.content)
+        return sum(len(part.text) for part in self.parts() if isinstance(part, ChatText))
+
+
+class ChatRequest(ChatModel):
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
+    tools: list[dict[str, Any]] | None = Field(None, max_length=MAX_TOOLS)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int | None = Field(None, ge=0, lt=SEED_LIMIT)
+    # What this subset cannot do is refused rather than ignored.
+    n: Literal[1] | None = None
+    stream: Literal[False] | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _bounded(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        images = sum(isinstance(part, ChatImage) for message in messages for part in message.parts())
+        if images > MAX_CHAT_IMAGES:
+            raise ValueError(f"the messages hold {images} images; the limit is {MAX_CHAT_IMAGES}")
+        check_prompt_chars(sum(message.text_chars() for message in messages))
+        return messages
+
+    @field_validator("tools")
+    @classmethod
+    def _bounded_tools(cls, tools: list[dict] | None, info: ValidationInfo) -> list[dict] | None:
+        messages = info.data.get("messages", [])
+        check_prompt_chars(sum(m.text_chars() for m in messages) + len(json.dumps(tools or [])))
+        return tools
+
+    def settings(self) -> SamplingSettings:
+        return SamplingSettings(
+            max_tokens=self.max_tokens or self.max_completion_tokens or DEFAULT_MAX_TOKENS,
+            temperature=1.0 if self.temperature is None else self.temperature,
+            top_p=1.0 if self.top_p is None else self.top_p,
+            seed=self.seed,
+        )
+
+
+def prompt_inputs(request: ChatRequest) -> tuple[list[Message], list[Image.Image]]:
+    """The messages as the chat template takes them (`{"type": "image"}` where an image was) and their
+    images, decoded (rollout_server.api.decode_images). Blocking: the route runs it in a thread."""
+    messages: list[Message] = []
+    images: list[tuple[str, str]] = []
+    for i, message in enumerate(request.messages):
+        content: str | list[dict] = message.content if isinstance(message.content, str) else ""
+        if isinstance(message.content, list):
+            content = []
+            for j, part in enumerate(message.content):
+                if isinstance(part, ChatText):
+                    content.append(text_part(part.text))
+                else:
+                    field = f"messages[{i}].content[{j}].image_url"
+                    images.append((field, _base64_of(field, part.url)))
+                    content.append(IMAGE_PART)
+        messages.append({"role": message.role, "content": content})
+    return messages, decode_images(images)
+
+
+def _base64_of(field: str, url: str) -> str:
     if not url.startswith("data:image/") or ";base64," not in url:
-        raise ValueError("image_url must be a data:image/...;base64, URL (the server reads no remote files)")
-    raw = base64.b64decode(url.split(";base64,", 1)[1], validate=True)
-    with Image.open(io.BytesIO(raw)) as image:
-        return image.convert("RGB")
-
-
-def _content(content: Any, images: list[Image.Image]) -> str | list[dict]:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        raise ValueError("message content must be a string or a list of parts")
-    parts: list[dict] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            parts.append({"type": "text", "text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            url = (
-                part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part.get("image_url")
-            )
-            images.append(_image_from_url(str(url)))
-            parts.append({"type": "image"})
-        else:
-            raise ValueError(f"unsupported content part type {kind!r}")
-    return parts
-
-
-def parse_request(payload: Any) -> tuple[list[dict], list[Image.Image], list[dict] | None, SamplingSettings]:
-    if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
-        raise ValueError("the body needs a 'messages' list")
-    images: list[Image.Image] = []
-    messages = []
-    for message in payload["messages"]:
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise ValueError(f"each message needs a role among {sorted(ROLES)}")
-        messages.append({"role": message["role"], "content": _content(message.get("content"), images)})
-    tools = payload.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise ValueError("'tools' must be a list")
-    settings = SamplingSettings(
-        max_tokens=int(payload.get("max_tokens") or payload.get("max_completion_tokens") or 512),
-        temperature=float(payload.get("temperature", 1.0)),
-        top_p=float(payload.get("top_p", 1.0)),
-        seed=payload.get("seed"),
-    )
-    return messages, images, tools, settings
+        raise ImageDecodeError(
+            f"{field}: not a data:image/...;base64, URL (the server reads no remote files)"
+        )
+    return url.split(";base64,", 1)[1]
 
 
 def response(text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> dict:

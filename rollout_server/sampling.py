@@ -16,6 +16,14 @@ from typing import Any, Protocol
 from PIL import Image
 
 from rft.rollout.episode import Completion, SamplingSettings
+from rft.rollout.sampling import SEED_LIMIT
+
+# Below msgpack's 64-bit integers (vLLM's transport to its engine process) with room to spare.
+MAX_INT_SETTING = 2**31 - 1
+
+
+class UnknownAdapterError(ValueError):
+    """A request names a LoRA adapter this server has not loaded."""
 
 
 class Sampler(Protocol):
@@ -70,6 +78,7 @@ class VLLMSampler:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.banned_logit_bias = {token: -100.0 for token in vision_token_ids(tokenizer)}
         self.max_model_len = max_model_len
+        self.max_images_per_prompt = max_images_per_prompt
         self.model_dir = Path(model_dir)
         self._ids = itertools.count()
         self._lora_ids = itertools.count(1)
@@ -84,33 +93,22 @@ class VLLMSampler:
         settings: SamplingSettings,
         adapter: str | None = None,
     ) -> list[Completion]:
-        """n completions of one prompt; a prompt vLLM refuses (e.g. longer than the context) is a ValueError,
-        the caller's error."""
-        from vllm import SamplingParams
+        """n completions of one prompt. Whatever vLLM would refuse (settings of the wrong type or range, too
+        many images, an adapter never loaded, a prompt longer than the context) is a ValueError, the
+        caller's error, raised before the request reaches the engine where vLLM can tell."""
         from vllm.exceptions import VLLMClientError
-        from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(
-            n=n,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            seed=settings.seed,
-            ignore_eos=settings.ignore_eos,
-            logprobs=0,
-            logit_bias=self.banned_logit_bias or None,
-            output_kind=RequestOutputKind.FINAL_ONLY,
-        )
+        params = self._params(n, settings)
+        lora_request = self._lora_request(adapter)
+        if len(images) > self.max_images_per_prompt:
+            raise ValueError(f"{len(images)} images in one prompt; the limit is {self.max_images_per_prompt}")
         prompt: dict[str, Any] = {"prompt_token_ids": list(prompt_ids)}
         if images:
             prompt["multi_modal_data"] = {"image": list(images)}
         final = None
         try:
             async for output in self.engine.generate(
-                prompt,
-                params,
-                f"s{next(self._ids)}",
-                lora_request=self._adapters.get(adapter) if adapter else None,
+                prompt, params, f"s{next(self._ids)}", lora_request=lora_request
             ):
                 final = output
         except VLLMClientError as error:  # vLLM refuses the prompt itself (e.g. longer than the context)
@@ -118,6 +116,40 @@ class VLLMSampler:
         if final is None:
             return []
         return [_completion(choice) for choice in final.outputs]
+
+    def _params(self, n: int, settings: SamplingSettings) -> Any:
+        from vllm import SamplingParams
+        from vllm.exceptions import VLLMClientError
+        from vllm.sampling_params import RequestOutputKind
+
+        check_settings(n, settings)
+        try:
+            return SamplingParams(
+                n=n,
+                max_tokens=settings.max_tokens,
+                temperature=float(settings.temperature),
+                top_p=float(settings.top_p),
+                seed=settings.seed,
+                ignore_eos=settings.ignore_eos,
+                logprobs=0,
+                logit_bias=self.banned_logit_bias or None,
+                output_kind=RequestOutputKind.FINAL_ONLY,
+            )
+        except VLLMClientError as error:  # SamplingParams checks its own ranges (temperature in [0, 2], ...)
+            raise ValueError(str(error)) from error
+
+    def _lora_request(self, adapter: str | None) -> Any:
+        """The loaded adapter named `adapter` (None: the base model). An unknown name is the caller's error:
+        vLLM would sample the base model without a word."""
+        if adapter is None:
+            return None
+        if adapter not in self._adapters:
+            loaded = ", ".join(sorted(self._adapters)) or "none"
+            raise UnknownAdapterError(
+                f"sampling.adapter: no adapter named {adapter!r} is loaded (loaded: {loaded}); "
+                "load it with POST /v1/adapters"
+            )
+        return self._adapters[adapter]
 
     async def add_adapter(self, name: str, path: Path) -> None:
         """Load (or replace) a PEFT LoRA adapter saved by the trainer; later requests may name it."""
@@ -149,3 +181,24 @@ class VLLMSampler:
 def _completion(choice: Any) -> Completion:
     logprobs = [step[token].logprob for step, token in zip(choice.logprobs, choice.token_ids, strict=True)]
     return Completion(list(choice.token_ids), logprobs, choice.finish_reason or "abort")
+
+
+def check_settings(n: int, settings: SamplingSettings) -> None:
+    """Refuse settings of the wrong type or out of range with a ValueError naming the setting. vLLM's
+    engine process decodes each request against exact types: a bool where it expects an int killed the
+    thread that reads requests, after which every request hung (issue #14)."""
+    _check("n", n, int, 1, MAX_INT_SETTING)
+    _check("max_tokens", settings.max_tokens, int, 1, MAX_INT_SETTING)
+    _check("temperature", settings.temperature, float, 0.0, 2.0)
+    _check("top_p", settings.top_p, float, 0.0, 1.0)
+    _check("ignore_eos", settings.ignore_eos, bool, False, True)
+    if settings.seed is not None:
+        _check("seed", settings.seed, int, 0, SEED_LIMIT - 1)
+
+
+def _check(name: str, value: Any, kind: type, low: Any, high: Any) -> None:
+    # Exact types: a bool is an int to Python, not to vLLM; an int is a fine float.
+    if not (type(value) is kind or (kind is float and type(value) is int)):
+        raise ValueError(f"{name} must be {kind.__name__}, got {type(value).__name__}")
+    if not low <= value <= high:  # NaN fails here too
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")

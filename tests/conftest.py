@@ -148,3 +148,23 @@ def launch_on_two_cpus(tmp_path: Path, shipped_cpu_config):
         return json.loads((tmp_path / "result.json").read_text())
 
     return launch
+
+
+@pytest.fixture(scope="session")
+def huge_png() -> str:
+    """Base64 PNG of 9500x9500 black pixels: about 270 kB that decode to 270 MB (issue #14). Written row by
+    row, so the test never holds the pixels either."""
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    side = 9500
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 3 * side)  # filter byte 0, then RGB
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode("ascii")

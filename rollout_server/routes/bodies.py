@@ -1,29 +1,86 @@
-"""The one place where request bodies are read and parsed, and response models written."""
+"""The one place where request bodies are read and parsed, and response models written.
+
+Every route reads its body with its own limit (`read_body(max_bytes=...)`), so no body is held in memory
+beyond it; a JSON body is validated off the event loop, and a body that does not validate is a 400 whose one
+line names the field at fault."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import asyncio
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from rollout_server.errors import PayloadTooLarge, bad_input
+from rollout_server.errors import BadRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
 
+# The limit of a JSON body whose route names none (POST /v1/adapters).
+MAX_JSON_BODY_BYTES = 2**20
 
-async def read_body(request: Request, *, max_bytes: int | None = None) -> bytes:
-    body = await request.body()
-    if max_bytes is not None and len(body) > max_bytes:
-        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
-    return body
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    """The JSON body as `model`; a body that does not validate is a 400 (pydantic's message, one line)."""
-    body = await read_body(request)
-    with bad_input(ValueError):
-        return model.model_validate_json(body)
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The body, refused with a 413 as soon as it is known to pass `max_bytes`: from its Content-Length
+    before anything is read, else while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_body(request: Request, model: type[M], *, max_bytes: int = MAX_JSON_BODY_BYTES) -> M:
+    """The JSON body as `model`; a body that does not validate is a 400 naming the field."""
+    body = await read_body(request, max_bytes=max_bytes)
+    try:
+        return await asyncio.to_thread(model.model_validate_json, body)
+    except ValidationError as error:
+        raise BadRequest(validation_message(error)) from None
+
+
+def validation_message(error: ValidationError) -> str:
+    """One line naming the field at fault, e.g. `sampling.seed: Input should be a valid integer (got boolean)`:
+    of several errors the deepest (for `str | list[...]`, the one inside the list a list was meant for)."""
+    errors = error.errors(include_url=False)
+    first = max(errors, key=lambda e: len(e["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"].endswith("_type"):
+        message += f" (got {_json_type(first['input'])})"
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more error{'s' if more > 1 else ''})"
+    return f"{_field(first['loc'])}: {message}"
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """`messages[0].content[1].text` from pydantic's location, without the names it gives union members."""
+    named = [
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in loc
+        if isinstance(part, int) or not _is_union_member(part)
+    ]
+    return "".join(named).lstrip(".") or "body"
+
+
+def _is_union_member(name: str) -> bool:
+    return "[" in name or "-" in name or name in {"str", "int", "float", "bool", "none"} or name[:1].isupper()
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
 
 
 def model_response(model: BaseModel) -> Response:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Request, Response
 
-from rft.codec import decode_pil
 from rft.rollout.sampling import SampleGroup, SampleResponse, completion_out
-from rollout_server.api import EpisodeRequest, EpisodeResponse, SampleRequest, episode_out
+from rollout_server.api import (
+    MAX_ROLLOUT_BODY_BYTES,
+    EpisodeRequest,
+    EpisodeResponse,
+    SampleRequest,
+    decode_images,
+    episode_out,
+)
 from rollout_server.errors import bad_input
 from rollout_server.routes.bodies import model_response, parse_body
 from rollout_server.service import Service
@@ -18,12 +25,16 @@ router = APIRouter()
 
 @router.post("/v1/samples", name="samples")
 async def samples(request: Request, service: Service) -> Response:
-    body = await parse_body(request, SampleRequest)
+    body = await parse_body(request, SampleRequest, max_bytes=MAX_ROLLOUT_BODY_BYTES)
     start = time.perf_counter()
     with service.serving("samples") as engine, bad_input(ValueError):
-        images = [decode_pil(data) for data in body.images]
+        images = await asyncio.to_thread(decode_images, body.named_images())
         results = await engine.runner.sample_each(
-            body.messages, images, n=body.n, settings=body.sampling.settings(), adapter=body.sampling.adapter
+            body.message_dicts(),
+            images,
+            n=body.n,
+            settings=body.sampling.settings(),
+            adapter=body.sampling.adapter,
         )
     groups = [
         SampleGroup(
@@ -39,10 +50,10 @@ async def samples(request: Request, service: Service) -> Response:
 
 @router.post("/v1/episodes", name="episodes")
 async def episodes(request: Request, service: Service) -> Response:
-    body = await parse_body(request, EpisodeRequest)
+    body = await parse_body(request, EpisodeRequest, max_bytes=MAX_ROLLOUT_BODY_BYTES)
     start = time.perf_counter()
     with service.serving("episodes") as engine, bad_input(ValueError):
-        images = [decode_pil(data) for data in body.images]
+        images = await asyncio.to_thread(decode_images, body.named_images())
         groups = await engine.runner.episodes_each(
             images, n=body.n, settings=body.sampling.settings(), adapter=body.sampling.adapter
         )

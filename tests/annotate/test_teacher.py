@@ -222,7 +222,7 @@ def test_the_rollout_servers_openai_endpoint_reads_our_requests():
     check): a second trajectory turn with the dataset image, an assistant tool call and a tool picture."""
     from rft.annotate import prompts
     from rft.tools import tool_schemas
-    from rollout_server.openai_compat import parse_request
+    from rollout_server.openai_compat import ChatRequest, prompt_inputs
 
     face, spectrum = np.zeros((16, 16, 3), np.uint8), np.full((16, 16, 3), 200, np.uint8)
     call = '<think>Flat face.</think>\n<tool_call>\n{"name": "FFTTool", "arguments": {}}\n</tool_call>'
@@ -240,7 +240,8 @@ def test_the_rollout_servers_openai_endpoint_reads_our_requests():
     ]
     client = HttpTeacher(settings(send_tool_schemas=True))
     body = client.payload(TeacherRequest("tool_trajectory", messages, tools=tool_schemas()))
-    parsed, images, tools, sampling = parse_request(json.loads(json.dumps(body)))
+    request = ChatRequest.model_validate_json(json.dumps(body))
+    (parsed, images), tools, sampling = prompt_inputs(request), request.tools, request.settings()
     assert (sampling.max_tokens, sampling.temperature) == (1024, 0.7)
     assert [m["role"] for m in parsed] == ["system", "user", "assistant", "user"]
     assert [np.asarray(image.convert("RGB"))[0, 0, 0] for image in images] == [0, 200]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from conftest import TOKEN
 from episode_logprobs import episode_logprobs
 from protocol_model import ANSWER, CALL, FAST, protocol_image
 
+from rft.codec import encode_png
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
 from rft.prompts.episodes import first_turn_messages
@@ -237,3 +240,85 @@ def test_seeded_episodes_are_reproducible(client: RolloutClient) -> None:
     tokens = [[e.token_ids for e in group] for group in first]
     assert tokens == [[e.token_ids for e in group] for group in again]
     assert any(len({tuple(ids) for ids in group}) > 1 for group in tokens)
+
+
+def seeded_sample(rollout_url: str) -> list[int]:
+    body = {
+        "messages": first_turn_messages(),
+        "images": [encode_png(protocol_image(8))],
+        "n": 1,
+        "sampling": {"max_tokens": 12, "temperature": 1.0, "seed": 99},
+    }
+    reply = requests.post(rollout_url + "/v1/samples", json=body, timeout=120)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["groups"][0]["completions"][0]["token_ids"]
+
+
+def test_wrongly_typed_fields_are_refused_and_the_engine_keeps_serving(rollout_url: str) -> None:
+    """A bool seed on the chat route once stopped vLLM's engine reading requests: every later request hung
+    while /readyz said 200 (issue #14). Each sampling route now refuses such values, naming the field."""
+    before = seeded_sample(rollout_url)
+    image = encode_png(protocol_image(9))
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    wrong = [
+        ("/v1/chat/completions", {**chat, "seed": True}, "seed"),
+        ("/v1/chat/completions", {**chat, "top_p": 2}, "top_p"),
+        (
+            "/v1/samples",
+            {"messages": first_turn_messages(), "images": [image], "n": 1, "sampling": {"seed": True}},
+            "sampling.seed",
+        ),
+        (
+            "/v1/episodes",
+            {"images": [image], "n": 1, "sampling": {"max_tokens": "12"}},
+            "sampling.max_tokens",
+        ),
+        ("/v1/episodes", {"images": [image], "n": 1, "sampling": {"seed": 10**30}}, "sampling.seed"),
+    ]
+    for route, body, field in wrong:
+        reply = requests.post(rollout_url + route, json=body, timeout=60)
+        assert reply.status_code == 400, (route, reply.text)
+        assert reply.json()["error"].startswith(f"{field}: "), reply.json()
+    assert seeded_sample(rollout_url) == before
+
+
+def test_an_unknown_adapter_is_a_400_naming_it(rollout_url: str) -> None:
+    image = encode_png(protocol_image(10))
+    sampling = {"max_tokens": 4, "adapter": "never-loaded"}
+    bodies = {
+        "/v1/samples": {"messages": first_turn_messages(), "images": [image], "n": 1, "sampling": sampling},
+        "/v1/episodes": {"images": [image], "n": 1, "sampling": sampling},
+    }
+    for route, body in bodies.items():
+        reply = requests.post(rollout_url + route, json=body, timeout=60)
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["error"].startswith("sampling.adapter: no adapter named 'never-loaded' is loaded")
+
+
+def test_a_huge_prompt_is_refused_while_healthz_answers(rollout_url: str) -> None:
+    """10 MB of prompt text once held the event loop for 14 s while it was tokenised."""
+    body = {"messages": [{"role": "user", "content": "face " * 2_000_000}], "max_tokens": 4}
+    replies: list[requests.Response] = []
+    url = rollout_url + "/v1/chat/completions"
+    sending = threading.Thread(target=lambda: replies.append(requests.post(url, json=body, timeout=300)))
+    sending.start()
+    slowest = 0.0
+    while sending.is_alive():
+        start = time.monotonic()
+        assert requests.get(rollout_url + "/healthz", timeout=300).status_code == 200
+        slowest = max(slowest, time.monotonic() - start)
+        time.sleep(0.05)
+    sending.join()
+    assert slowest < 2, f"/healthz took {slowest:.1f} s"
+    assert replies[0].status_code == 400, replies[0].text
+    assert replies[0].json()["error"].startswith("messages[0].content: String should have at most 65536")
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(rollout_url: str, huge_png: str) -> None:
+    start = time.monotonic()
+    reply = requests.post(rollout_url + "/v1/episodes", json={"images": [huge_png], "n": 1}, timeout=300)
+    assert (reply.status_code, reply.json()) == (
+        400,
+        {"error": "images[0]: the image is 9500x9500 pixels; the limit is 16777216 pixels"},
+    )
+    assert time.monotonic() - start < 5  # decoding its 270 MB took longer

@@ -136,7 +136,7 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
     # One vLLM engine for every stage: each evaluation and GRPO push their weights into it.
     source = InProcessRollouts(
         base_dir,
-        tools=connect(config.reward_service.url),
+        tools=connect(config.reward_service.url, token_env=config.reward_service.token_env),
         max_model_len=config.rollout.max_model_len,
         max_tool_calls=config.grpo.max_tool_calls,
         image_size=data.image_size,

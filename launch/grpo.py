@@ -140,7 +140,7 @@ def run(
             model_dir=model_dir,
             max_tool_calls=grpo.max_tool_calls,
             image_size=data.image_size,
-            tools=connect(config.reward_service.url),
+            tools=connect(config.reward_service.url, token_env=config.reward_service.token_env),
             seed=config.run.seed,
             tool_episodes=method_named(grpo.method).uses_tools,
         )
@@ -169,7 +169,7 @@ def run(
         grpo=grpo,
         args=args,
         source=source,
-        reward_scorer=connect(config.reward_service.url),
+        reward_scorer=connect(config.reward_service.url, token_env=config.reward_service.token_env),
         seed=config.run.seed,
         tensorboard_dir=out / "tensorboard" if grpo.report_to == "tensorboard" else None,
         rollouts_dir=out / "rollouts" if grpo.record_rollouts else None,

@@ -4,16 +4,21 @@ Images travel as base64 PNG (`image_png`) or as base64 raw uint8 RGB pixels with
 a tool's answer comes back in the encoding of its request. Scoring is idempotent by `request_id`: the same
 request id always returns the same scores, so a client may retry any request without losing or duplicating
 a score.
+
+Requests are validated strictly: no coercion (`"3"` is not 3, `3.0` is not an int, `1` is not `true`), floats
+finite, every string, list and number bounded. A service with a token wants `Authorization: Bearer <token>`
+on every request but /healthz and /readyz (docs/SECURITY.md).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
 from rft.codec import MAX_IMAGE_BYTES, encode_png
@@ -21,24 +26,72 @@ from rft.methods import MethodName, method_named
 from rft.tools.images import MAX_IMAGE_SIDE, MIN_IMAGE_SIDE
 
 Encoding = Literal["png", "raw"]
+# The environment variable that holds the service's token, for the service and for its clients.
+TOKEN_ENV = "RFT_REWARD_TOKEN"
 MAX_ROLLOUTS = 8192
 MAX_REQUEST_ID = 128
 # The client names a chunk "<request id>/<first>-<end>": room for two five-digit indices and the separators.
 MAX_CHUNK_ID = MAX_REQUEST_ID + 16
+# A turn is one model response: far below this at any context length the project trains with.
+MAX_TURN_CHARS = 256 * 1024
+MAX_TURNS = 64
+MAX_COMPLETION_TOKENS = 1 << 24
+MAX_COEFFICIENTS = 16
+MAX_PNG_CHARS = 4 * ((MAX_IMAGE_BYTES + 2) // 3)
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, int) and abs(value) <= 1 << 31) or (
+        isinstance(value, float) and math.isfinite(value)
+    )
+
+
+def _coefficient(value: Any) -> Any:
+    """One problem for one coefficient, where a union of types would report one per member."""
+    if _finite_number(value) or (
+        isinstance(value, dict)
+        and len(value) <= MAX_COEFFICIENTS
+        and all(isinstance(k, str) and len(k) <= 64 and _finite_number(v) for k, v in value.items())
+    ):
+        return value
+    raise PydanticCustomError(
+        "coefficient_type",
+        "a coefficient is a finite number or a map of at most {most} tool names to finite numbers",
+        {"most": MAX_COEFFICIENTS},
+    )
+
+
+CoefficientValue = Annotated[Any, AfterValidator(_coefficient)]
 
 
 class Strict(BaseModel):
+    """A response (or a part of one): unknown fields refused."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class RawImage(Strict):
+class StrictRequest(Strict):
+    """A request: no coercion between types, no NaN or infinity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class RawImage(StrictRequest):
     """An RGB image as its pixels: base64 of the H*W*3 uint8 bytes of a C-ordered (H, W, 3) array.
 
     Validation decodes the data once and keeps the array; a wrong shape, dtype or byte count is a typed
     validation error (a 422 from the service), never a crash."""
 
-    data: str = Field(..., description="Base64 of the pixel bytes, row by row, R, G, B per pixel.")
-    shape: tuple[StrictInt, StrictInt, StrictInt] = Field(..., description="[height, width, 3].")
+    data: str = Field(
+        ..., max_length=MAX_PNG_CHARS, description="Base64 of the pixel bytes, row by row, R, G, B per pixel."
+    )
+    # Lax on the container only, so that Python callers may pass a list; each side must be a JSON integer.
+    shape: tuple[StrictInt, StrictInt, StrictInt] = Field(
+        ..., strict=False, description="[height, width, 3]."
+    )
     dtype: Literal["uint8"] = "uint8"
     _pixels: np.ndarray | None = PrivateAttr(None)
 
@@ -98,14 +151,16 @@ def _raw_pixels(data: str, shape: tuple[int, int, int]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
-class ToolRequest(Strict):
+class ToolRequest(StrictRequest):
     """Run one visual tool on one image, sent as exactly one of `image_png` and `image_raw`."""
 
     name: str = Field(..., max_length=64, description="Tool name, e.g. 'FFTTool'.")
     arguments: Any = Field(
         default_factory=dict, description="The tool call's arguments as the model wrote them."
     )
-    image_png: str | None = Field(None, description="Base64 PNG of the image the tool is applied to.")
+    image_png: str | None = Field(
+        None, max_length=MAX_PNG_CHARS, description="Base64 PNG of the image the tool is applied to."
+    )
     image_raw: RawImage | None = Field(None, description="The image as raw uint8 RGB pixels.")
     output_size: int = Field(224, ge=16, le=2048, description="Side of ZoomInTool's upsampled output.")
 
@@ -131,25 +186,29 @@ class ToolResponse(Strict):
     seconds: float = 0.0
 
 
-class Rollout(Strict):
+class Rollout(StrictRequest):
     """One sampled response (paper 001) or one multi-turn episode (paper 003) to score."""
 
     id: str = Field(..., min_length=1, max_length=256)
     label: Literal["live", "spoof"]
-    turns: list[str] = Field(..., min_length=1, description="The model's text of each turn, in order.")
+    turns: list[Annotated[str, Field(max_length=MAX_TURN_CHARS)]] = Field(
+        ..., min_length=1, max_length=MAX_TURNS, description="The model's text of each turn, in order."
+    )
     completion_tokens: int | None = Field(
-        None, ge=0, description="Token count of the response (paper 001's len)."
+        None, ge=0, le=MAX_COMPLETION_TOKENS, description="Token count of the response (paper 001's len)."
     )
 
 
-class ScoreRequest(Strict):
+class ScoreRequest(StrictRequest):
     request_id: str = Field(
         ..., min_length=1, max_length=MAX_CHUNK_ID, description="Idempotency key of this batch (or chunk)."
     )
     method: MethodName
     rollouts: list[Rollout] = Field(..., min_length=1, max_length=MAX_ROLLOUTS)
-    coefficients: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of the method's reward coefficients (docs/REWARDS.md)."
+    coefficients: dict[Name, CoefficientValue] = Field(
+        default_factory=dict,
+        max_length=MAX_COEFFICIENTS,
+        description="Overrides of the method's reward coefficients (docs/REWARDS.md).",
     )
     max_tool_calls: int = Field(3, ge=0, le=32)
 

@@ -11,6 +11,7 @@ exactly those. The answer is assembled chunk by chunk and checked to hold each i
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from PIL import Image
 
 from reward_service.api import (
     MAX_REQUEST_ID,
+    TOKEN_ENV,
     Encoding,
     Rollout,
     ScoredRollout,
@@ -35,6 +37,7 @@ from reward_service.api import (
     encode_image,
 )
 from reward_service.core import execute_tool, score_batch
+from rft.auth import bearer_header, resolve_token
 from rft.codec import decode_image, encode_png
 from rft.methods import MethodName
 from rft.tools.images import as_rgb_array
@@ -173,12 +176,14 @@ class RewardClient:
     takes much longer to score than a request takes to travel, which is not the case for 64 episodes on a
     2-core machine (docs/PERFORMANCE.md), hence off by default. `max_in_flight` is the number of threads
     (kept, with their keep-alive connections, for the client's lifetime) that send a batch's chunks besides
-    the calling thread."""
+    the calling thread. `token` (else $RFT_REWARD_TOKEN) goes with every request, for a service started with
+    one."""
 
     def __init__(
         self,
         base_url: str = "http://127.0.0.1:8100",
         *,
+        token: str | None = None,
         timeout_s: float = 60.0,
         retries: int = 5,
         backoff_s: float = 0.2,
@@ -190,6 +195,7 @@ class RewardClient:
         if chunk_size < 1 or max_in_flight < 1:
             raise ValueError("chunk_size and max_in_flight must be >= 1")
         self.base_url = base_url.rstrip("/")
+        self._headers = {"Content-Type": "application/json", **bearer_header(resolve_token(token, TOKEN_ENV))}
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -231,7 +237,7 @@ class RewardClient:
                 reply = self.session.post(
                     self.base_url + path,
                     data=body,
-                    headers={"Content-Type": "application/json"},
+                    headers=self._headers,
                     timeout=self.timeout_s,
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
@@ -253,7 +259,10 @@ class RewardClient:
 
     def health(self) -> bool:
         try:
-            return self.session.get(self.base_url + "/healthz", timeout=5).status_code == 200
+            return (
+                self.session.get(self.base_url + "/healthz", headers=self._headers, timeout=5).status_code
+                == 200
+            )
         except requests.RequestException:
             return False
 
@@ -266,7 +275,9 @@ class RewardClient:
 
     def _read_replica_count(self) -> int:
         try:
-            reply = self.session.get(self.base_url + "/readyz", timeout=min(self.timeout_s, 10.0))
+            reply = self.session.get(
+                self.base_url + "/readyz", headers=self._headers, timeout=min(self.timeout_s, 10.0)
+            )
             return max(1, int(reply.json()["replicas"]))
         except (requests.RequestException, ValueError, KeyError, TypeError):
             return 1  # a service that does not say, or a hiccup: one chunk per chunk_size rollouts
@@ -335,6 +346,9 @@ def _chunk(request_id: str, rollouts: list[Rollout | dict[str, Any]], fields: di
     return Chunk(request_id, [_rollout_id(r) for r in rollouts], body)
 
 
-def connect(url: str | None) -> RewardClient | InProcessRewards:
-    """`None` or 'inprocess' gives the in-process mode; anything else is the service's base URL."""
-    return InProcessRewards() if url in (None, "", "inprocess") else RewardClient(url)
+def connect(url: str | None, *, token_env: str = TOKEN_ENV) -> RewardClient | InProcessRewards:
+    """`None` or 'inprocess' gives the in-process mode; anything else is the service's base URL, called with
+    the token in `token_env` (else in $RFT_REWARD_TOKEN)."""
+    if url in (None, "", "inprocess"):
+        return InProcessRewards()
+    return RewardClient(url, token=os.environ.get(token_env))

@@ -4,6 +4,7 @@ in-process mode, so the service can only add transport, never change a score."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from reward_service.api import (
     encode_image,
 )
 from rft.codec import ImageDecodeError, decode_image
+from rft.errors import short_repr, short_text
 from rft.methods import Coefficients, method_named
 from rft.tools import ToolError, run_tool
 
@@ -40,7 +42,7 @@ def execute_tool(request: ToolRequest) -> ToolResponse:
     except (ToolError, ImageDecodeError) as error:
         return ToolResponse(
             ok=False,
-            error=str(error).splitlines()[0] if str(error) else type(error).__name__,
+            error=short_text(str(error).splitlines()[0]) if str(error) else type(error).__name__,
             error_type=type(error).__name__,
             seconds=time.perf_counter() - start,
         )
@@ -50,8 +52,22 @@ def execute_tool(request: ToolRequest) -> ToolResponse:
 
 def coefficients_for(method: str, overrides: dict[str, Any]) -> Coefficients:
     """The method's coefficient object with `overrides` applied (rft.methods). Raises ValueError naming a
-    bad key."""
-    return method_named(method).coefficients(overrides)
+    bad key, or one whose value is not of its coefficient's kind (a number, an integer, a map of numbers)."""
+    chosen = method_named(method)
+    defaults = chosen.default_coefficients()
+    for name, value in overrides.items():
+        default = getattr(defaults, name, None)  # None: not a coefficient, which coefficients() says
+        if default is not None and not _same_kind(value, default):
+            raise ValueError(f"{name} must be like {short_repr(default)}, got {short_repr(value)}")
+    return chosen.coefficients(overrides)
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, Mapping):
+        return isinstance(value, Mapping) and all(_same_kind(v, 0.0) for v in value.values())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or not isinstance(default, int)
 
 
 def score_rollout(method: str, rollout: Rollout, coefficients: Any, max_tool_calls: int) -> ScoredRollout:

@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from rft.errors import short_repr
+
 Answer = TypeVar("Answer")
 
 
@@ -27,11 +29,18 @@ def fingerprint(body: bytes) -> str:
 
 
 class IdempotentResults(Generic[Answer]):
-    """A bounded least-recently-used map of request id -> (body fingerprint, answer)."""
+    """A least-recently-used map of request id -> (body fingerprint, answer), bounded both in entries and
+    in bytes (`size(answer)` plus the id and the fingerprint), so a few huge answers cannot fill a
+    replica's memory. An answer larger than `max_bytes` on its own is returned but not kept."""
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(
+        self, capacity: int = 4096, max_bytes: int = 64 << 20, size: Callable[[Answer], int] = len
+    ) -> None:
         self.capacity = capacity
-        self.done: collections.OrderedDict[str, tuple[str, Answer]] = collections.OrderedDict()
+        self.max_bytes = max_bytes
+        self.size = size
+        self.done: collections.OrderedDict[str, tuple[str, Answer, int]] = collections.OrderedDict()
+        self.bytes = 0
         self.hits = 0
 
     def get_or_compute(self, request_id: str, body_fingerprint: str, compute: Callable[[], Answer]) -> Answer:
@@ -40,12 +49,18 @@ class IdempotentResults(Generic[Answer]):
         seen = self.done.get(request_id)
         if seen is not None:
             if seen[0] != body_fingerprint:
-                raise RequestIdReused(f"request_id {request_id!r} was already used for another batch")
+                raise RequestIdReused(
+                    f"request_id {short_repr(request_id)} was already used for another batch"
+                )
             self.hits += 1
             self.done.move_to_end(request_id)
             return seen[1]
         answer = compute()
-        self.done[request_id] = (body_fingerprint, answer)
-        while len(self.done) > self.capacity:
-            self.done.popitem(last=False)
+        cost = self.size(answer) + len(request_id) + len(body_fingerprint)
+        if cost > self.max_bytes:  # it would push every other answer out, then itself
+            return answer
+        self.done[request_id] = (body_fingerprint, answer, cost)
+        self.bytes += cost
+        while self.done and (len(self.done) > self.capacity or self.bytes > self.max_bytes):
+            self.bytes -= self.done.popitem(last=False)[1][2]
         return answer

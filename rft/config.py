@@ -230,6 +230,9 @@ class RewardServiceConfig(Section):
         "inprocess",
         description="`inprocess` (same functions, no HTTP) or the Ray Serve URL of reward_service.",
     )
+    token_env: str = Field(
+        "RFT_REWARD_TOKEN", description="Environment variable holding the service's token (docs/SECURITY.md)."
+    )
 
     @field_validator("url")
     @classmethod

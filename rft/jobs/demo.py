@@ -75,7 +75,7 @@ def inprocess_source(config: ExperimentConfig, model_dir: Path) -> Any:
 
     return InProcessRollouts(
         model_dir,
-        tools=connect(config.reward_service.url),
+        tools=connect(config.reward_service.url, token_env=config.reward_service.token_env),
         max_model_len=config.rollout.max_model_len,
         max_tool_calls=config.grpo.max_tool_calls,
         image_size=config.data.image_size,

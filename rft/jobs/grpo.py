@@ -162,7 +162,7 @@ def build_trainer(
             model_dir=model_dir,
             max_tool_calls=grpo.max_tool_calls,
             image_size=config.data.image_size,
-            tools=connect(config.reward_service.url),
+            tools=connect(config.reward_service.url, token_env=config.reward_service.token_env),
             seed=config.run.seed,
             tool_episodes=method_named(grpo.method).uses_tools,
         )
@@ -178,7 +178,7 @@ def build_trainer(
         grpo=grpo,
         args=args,
         source=source,
-        reward_scorer=connect(config.reward_service.url),
+        reward_scorer=connect(config.reward_service.url, token_env=config.reward_service.token_env),
         seed=config.run.seed,
         tensorboard_dir=out / "tensorboard" if grpo.report_to == "tensorboard" else None,
         rollouts_dir=out / "rollouts" if grpo.record_rollouts else None,

@@ -61,11 +61,12 @@ class ToolInputError(ToolError):
     """The image itself is unusable: wrong type or dtype, wrong shape, empty, too small or too large."""
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """The first few problems of a pydantic error as 'field.index: message; ...', without echoing inputs."""
+def describe_validation_error(error: ValidationError, root: str = "arguments") -> str:
+    """The first few problems of a pydantic error as 'field.index: message; ...', without echoing inputs;
+    `root` names the whole object (a problem with no field)."""
     problems = [
         # Our own validators' messages come prefixed with "Value error, ", which tells the reader nothing.
-        f"{_location(detail['loc'])}: {detail['msg'].removeprefix('Value error, ')}"
+        f"{_location(detail['loc'], root)}: {detail['msg'].removeprefix('Value error, ')}"
         for detail in error.errors(include_url=False, include_input=False, include_context=False)
     ]
     shown = "; ".join(problems[:MAX_REPORTED_ERRORS])
@@ -73,7 +74,7 @@ def describe_validation_error(error: ValidationError) -> str:
     return shown + (f" (and {hidden} more)" if hidden > 0 else "")
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def _location(loc: tuple[int | str, ...], root: str) -> str:
     if not loc:
-        return "arguments"
+        return root
     return ".".join(str(part) if isinstance(part, int) else short_repr(part).strip("'\"") for part in loc)

@@ -63,3 +63,19 @@ def test_map_is_bounded_and_keeps_the_recently_used():
 def test_fingerprint_tells_bodies_apart():
     assert fingerprint(body(2)) == fingerprint(body(2))
     assert fingerprint(body(2)) != fingerprint(body(2, label="spoof"))
+
+
+def test_map_stays_under_its_byte_bound():
+    cache = IdempotentResults[bytes](capacity=1000, max_bytes=10_000)
+    for i in range(200):
+        cache.get_or_compute(f"id{i}", "f" * 64, lambda i=i: bytes(100 + 37 * (i % 50)))
+        stored = sum(len(answer) + len(key) + len(print_) for key, (print_, answer, _) in cache.done.items())
+        assert cache.bytes == stored <= 10_000
+    assert "id199" in cache.done and "id0" not in cache.done  # the least recently used went first
+
+
+def test_an_answer_over_the_byte_bound_is_returned_but_not_kept():
+    cache = IdempotentResults[bytes](max_bytes=1000)
+    cache.get_or_compute("small", "print", lambda: b"s" * 10)
+    assert cache.get_or_compute("huge", "print", lambda: b"h" * 5000) == b"h" * 5000
+    assert list(cache.done) == ["small"] and cache.bytes == 10 + len("small") + len("print")

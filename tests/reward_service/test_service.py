@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -212,6 +213,33 @@ def test_invalid_requests_are_refused_with_a_reason(service_url):
     assert client.health()
 
 
+@pytest.mark.parametrize(
+    ("path", "changes", "field"),
+    [
+        ("/v1/score", {"max_tool_calls": "3"}, "max_tool_calls"),
+        ("/v1/score", {"rollouts": [{**episode(1), "label": 1}]}, "rollouts.0.label"),
+        ("/v1/score", {"coefficients": {"beta_fast": True}}, "coefficients.beta_fast"),
+        ("/v1/tools", {"output_size": 224.0}, "output_size"),
+    ],
+)
+def test_wrong_types_are_422s_naming_the_field(service_url, path, changes, field):
+    body = {"request_id": uuid.uuid4().hex, "method": "dt_grpo", "rollouts": [episode(1)]}
+    if path == "/v1/tools":
+        body = {"name": "FFTTool", "image_png": "AAAA"}
+    reply = requests.post(service_url + path, json={**body, **changes}, timeout=30)
+    assert reply.status_code == 422 and reply.json()["error"].startswith(f"{field}:"), reply.text[:300]
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_sent(service_url):
+    host, port = service_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000000\r\n\r\n"
+        )  # and not one byte of the body: the answer comes all the same
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+
+
 def test_client_gives_up_clearly_when_nothing_listens():
     with socket_free() as port:
         client = RewardClient(f"http://127.0.0.1:{port}", retries=2, backoff_s=0.01, timeout_s=2)
@@ -223,8 +251,6 @@ class socket_free:
     """A loopback port with nothing listening on it."""
 
     def __enter__(self) -> int:
-        import socket
-
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]

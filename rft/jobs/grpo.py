@@ -10,23 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rft.config import ExperimentConfig, load_config, save_resolved_config
+from rft.config import ExperimentConfig, save_resolved_config
+from rft.jobs import steps
 from rft.jobs.connect import check_rollout_settings, episode_source
-from rft.jobs.steps import base_model_dir, process_state, protocol_data, seed_everything, write_json
+from rft.jobs.steps import (
+    Request,
+    base_model_dir,
+    process_state,
+    protocol_data,
+    seed_everything,
+    training_parser,
+    write_json,
+)
 from rft.rollout.protocols import EpisodeSource
 
 if TYPE_CHECKING:
     from rft.data.protocols import ProtocolData
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the command line asks for: the validated config, the resume request (None, "latest" or a
-    checkpoint folder) and --overwrite."""
-
-    config: ExperimentConfig
-    resume: str | None
-    overwrite: bool
 
 
 @dataclass(frozen=True)
@@ -40,26 +39,13 @@ class RunPlan:
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    """The launcher's parser; `doc` (its docstring) is the help text: first paragraph, then the rest."""
-    head, _, tail = doc.partition("\n\n")
-    parser = argparse.ArgumentParser(
-        description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
-    resume = parser.add_mutually_exclusive_group()
-    resume.add_argument("--resume", action="store_true", help="continue from the newest GRPO checkpoint")
-    resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from this checkpoint folder")
-    resume.add_argument(
-        "--overwrite", action="store_true", help="start afresh, deleting an earlier run's grpo/ outputs"
-    )
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. grpo.max_steps=50")
-    return parser
+    """The launcher's parser; `doc` (its docstring) is the help text."""
+    return training_parser(doc, outputs="an earlier run's grpo/ outputs", example="grpo.max_steps=50")
 
 
 def request_from(args: argparse.Namespace) -> Request:
     """The parsed command line with its config loaded and validated (ConfigError otherwise)."""
-    resume = "latest" if args.resume else args.resume_from
-    return Request(load_config(args.config, args.overrides), resume, args.overwrite)
+    return steps.request_from(args)
 
 
 def grpo_dir(config: ExperimentConfig) -> Path:

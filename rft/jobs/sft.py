@@ -9,18 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rft.config import ExperimentConfig, load_config, save_resolved_config
-from rft.jobs.steps import base_model_dir, process_state, seed_everything, write_json
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the command line asks for: the validated config (its sft.stage set by --stage), the resume request
-    (None, "latest" or a checkpoint folder) and --overwrite."""
-
-    config: ExperimentConfig
-    resume: str | None
-    overwrite: bool
+from rft.config import ExperimentConfig, save_resolved_config
+from rft.jobs import steps
+from rft.jobs.steps import (
+    Request,
+    base_model_dir,
+    process_state,
+    seed_everything,
+    training_parser,
+    write_json,
+)
 
 
 @dataclass(frozen=True)
@@ -34,26 +32,16 @@ class StagePlan:
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    """The launcher's parser; `doc` (its docstring) is the help text: first paragraph, then the rest."""
-    head, _, tail = doc.partition("\n\n")
-    parser = argparse.ArgumentParser(description=head, epilog=tail)
-    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
+    """The launcher's parser; `doc` (its docstring) is the help text."""
+    parser = training_parser(doc, outputs="an earlier run of the stage", example="sft.max_steps=50")
     parser.add_argument("--stage", type=int, choices=(1, 2), help="SFT stage (overrides sft.stage)")
-    resume = parser.add_mutually_exclusive_group()
-    resume.add_argument("--resume", action="store_true", help="continue from the stage's newest checkpoint")
-    resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from this checkpoint folder")
-    resume.add_argument(
-        "--overwrite", action="store_true", help="start afresh, deleting an earlier run of the stage"
-    )
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. sft.max_steps=50")
     return parser
 
 
 def request_from(args: argparse.Namespace) -> Request:
-    """The parsed command line with its config loaded and validated (ConfigError otherwise)."""
-    overrides = list(args.overrides) + ([f"sft.stage={args.stage}"] if args.stage else [])
-    resume = "latest" if args.resume else args.resume_from
-    return Request(load_config(args.config, overrides), resume, args.overwrite)
+    """The parsed command line with its config loaded and validated (ConfigError otherwise); --stage sets
+    sft.stage."""
+    return steps.request_from(args, (f"sft.stage={args.stage}",) if args.stage else ())
 
 
 def stage_dir(config: ExperimentConfig) -> Path:

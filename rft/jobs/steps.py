@@ -4,15 +4,50 @@ before it loads any of them."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rft.config import DataConfig, ModelConfig
+from rft.config import DataConfig, ExperimentConfig, ModelConfig, load_config
 
 if TYPE_CHECKING:
     from rft.data.protocols import ProtocolData
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a training command line asks for: the validated config, the resume request (None, "latest" or a
+    checkpoint folder) and --overwrite."""
+
+    config: ExperimentConfig
+    resume: str | None
+    overwrite: bool
+
+
+def training_parser(doc: str, *, outputs: str, example: str) -> argparse.ArgumentParser:
+    """The parser every training launcher shares: --config, --resume / --resume-from / --overwrite and
+    section.key=value overrides. `doc` (the launcher's docstring) is the help text: first paragraph, then the
+    rest; `outputs` names what --overwrite deletes, `example` is an override to show."""
+    head, _, tail = doc.partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from this checkpoint folder")
+    resume.add_argument("--overwrite", action="store_true", help=f"start afresh, deleting {outputs}")
+    parser.add_argument("overrides", nargs="*", help=f"section.key=value overrides, e.g. {example}")
+    return parser
+
+
+def request_from(args: argparse.Namespace, extra_overrides: tuple[str, ...] = ()) -> Request:
+    """The parsed command line with its config loaded and validated (ConfigError otherwise)."""
+    resume = "latest" if args.resume else args.resume_from
+    return Request(load_config(args.config, [*args.overrides, *extra_overrides]), resume, args.overwrite)
 
 
 def seed_everything(seed: int) -> None:

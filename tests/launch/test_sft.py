@@ -36,12 +36,8 @@ sft_launcher = load_module("sft_launcher", ROOT / "launch" / "sft.py")
 conversations = load_module("sft_conversations", ROOT / "tests" / "trainers" / "test_sft.py")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/trainers/test_sft.py
-    yield
-    torch.set_num_threads(threads)
+# Two cores shared with other jobs: OpenMP threads spinning against each other slow every step.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -56,13 +56,8 @@ WRONG_ANSWER = [(FAST, None), (CALL, "FFTTool"), ("<think>smooth skin</think><an
 TRAJECTORIES = [ONE_TOOL, THREE_TOOLS, WRONG_ANSWER]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two cores shared with other jobs: OpenMP threads spinning against each other make a step much slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Two cores shared with other jobs: OpenMP threads spinning against each other slow every step.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def face(seed: int) -> Image.Image:

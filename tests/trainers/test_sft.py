@@ -49,13 +49,8 @@ FFT_CALL = '<think>Check the spectrum.</think><tool_call>\n{"name": "FFTTool", "
 FINAL_ANSWER = "<think>Periodic peaks: a screen.</think><answer><Spoof></answer>"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two cores shared with other jobs: OpenMP threads spinning against each other make a step 20x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Two cores shared with other jobs: OpenMP threads spinning against each other slow every step.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_face(seed: int, size: int = 64) -> Image.Image:

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-import torch
 import trl
 from datasets import Dataset
 from PIL import Image
@@ -67,12 +66,8 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Two cores shared with other jobs: OpenMP threads spinning against each other slow every step.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

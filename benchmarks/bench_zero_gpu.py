@@ -220,7 +220,9 @@ def measure_here(stage: int, layers: int, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.partition("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--layers", type=int, nargs="+", default=[4, 8, 12], help="text depths to run")
     parser.add_argument("--vision-layers", type=int, default=4, help="vision depth (the 7B has 32)")
     parser.add_argument("--stages", type=int, nargs="+", default=[2, 3], choices=[2, 3])

@@ -39,7 +39,7 @@ REQUEST_EXAMPLES = {
     "/v1/samples": [
         {
             "images": [_GREY_PNG],
-            "n": 2,
+            "n": 1,
             "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Real?"}]}],
             "sampling": _GREEDY,
         }

@@ -16,14 +16,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from PIL import Image
 from schemathesis import GenerationMode
 
+from rft.codec import encode_png
+
 Prepare = Callable[[Any, bool], Any]
+# A real image, and a seeded greedy request of the rollout server whose answer must not change.
+PNG = encode_png(Image.fromarray((np.arange(48 * 48 * 3) % 251).astype(np.uint8).reshape(48, 48, 3)))
+GREEDY = {
+    "images": [PNG],
+    "n": 1,
+    "messages": [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Real or spoof?"}]}
+    ],
+    "sampling": {"max_tokens": 24, "temperature": 0.0, "seed": 7},
+}
+
+
+def greedy_sample(url: str, timeout_s: float) -> list[int]:
+    """The rollout server's token ids for GREEDY."""
+    reply = requests.post(url + "/v1/samples", json=GREEDY, timeout=timeout_s)
+    assert reply.status_code == 200, reply.text[:300]
+    return reply.json()["groups"][0]["completions"][0]["token_ids"]
 
 
 @dataclass

@@ -24,11 +24,23 @@ def listening(processes: list[psutil.Process]) -> list[tuple[str, str, int]]:
     return found
 
 
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 def test_no_port_of_either_service_or_ray_listens_beyond_loopback(rollout_server, reward_service):
     rollout, reward = listening(rollout_server.processes()), listening(reward_service.processes())
     # The check sees what it should: each service's own HTTP port, and Ray's GCS among the reward side's.
-    assert ("127.0.0.1", int(rollout_server.url.rsplit(":", 1)[1])) in {(a, p) for _, a, p in rollout}
-    assert ("127.0.0.1", int(reward_service.url.rsplit(":", 1)[1])) in {(a, p) for _, a, p in reward}
+    assert ("127.0.0.1", port_of(rollout_server.url)) in {(a, p) for _, a, p in rollout}
+    assert any(p == port_of(reward_service.url) and is_loopback(a) for _, a, p in reward), reward
     assert any(name.startswith("gcs_server") for name, _, _ in reward), reward
-    exposed = [s for s in rollout + reward if not ipaddress.ip_address(s[1].split("%")[0]).is_loopback]
+    exposed = [s for s in rollout + reward if not is_loopback(s[1])]
     assert exposed == []
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1, or an IPv4 loopback address mapped into IPv6 (::ffff:127.0.0.1, where a dual-stack
+    socket bound to 127.0.0.1 shows up)."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback

@@ -25,9 +25,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import ray
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from ray import serve
@@ -38,7 +40,9 @@ from reward_service.guard import HttpError, authorize, parse_body, read_body
 from reward_service.idempotency import IdempotentResults, RequestIdReused, fingerprint
 from reward_service.local_ray import init_loopback_ray, keep_replica_grpc_on_loopback
 from rft.auth import check_exposure
+from rft.codec import encode_png
 from rft.errors import short_repr, short_text
+from rft.http_schema import BINARY, describe_request_bodies
 from rft.tools import TOOL_NAMES
 
 APP_NAME = "reward_service"
@@ -164,6 +168,31 @@ api = FastAPI(
     redoc_url=None,
     openapi_url=None,
 )
+_GREY_PNG = encode_png(np.full((32, 32, 3), 128, dtype=np.uint8))
+# The POST bodies the routes read themselves, described from the models they parse with (rft.http_schema).
+REQUEST_BODIES = {"/v1/tools": ToolRequest, "/v1/score": ScoreRequest, "/v1/echo": BINARY}
+REQUEST_EXAMPLES = {
+    "/v1/tools": [{"name": "FFTTool", "arguments": {}, "image_png": _GREY_PNG}],
+    "/v1/score": [
+        {
+            "request_id": "example",
+            "method": "dt_grpo",
+            "rollouts": [{"id": "r0", "label": "live", "turns": ["<Real>", "<answer><Real></answer>"]}],
+        }
+    ],
+}
+
+
+def _openapi() -> dict[str, Any]:
+    if api.openapi_schema is None:
+        schema = get_openapi(
+            title=api.title, version=api.version, description=api.description, routes=api.routes
+        )
+        api.openapi_schema = describe_request_bodies(schema, REQUEST_BODIES, REQUEST_EXAMPLES)
+    return api.openapi_schema
+
+
+api.openapi = _openapi  # type: ignore[method-assign]
 
 
 @serve.deployment

@@ -8,15 +8,19 @@ tool episodes), with token-protected weight sync.
 With --workers N the command starts N workers on ports PORT..PORT+N-1 (GPU i for worker i when GPUs exist)
 and prints their URLs; `rollout_server.client.RolloutClient` spreads requests over them. The token comes
 from --token or the RFT_ROLLOUT_TOKEN environment variable; without one, /v1/weights and /v1/adapters
-refuse every request. The server binds to 127.0.0.1 unless --host says otherwise (docs/ROLLOUT_SERVER.md).
+refuse every request; with one, /metrics and /openapi.json want it too. The server binds to 127.0.0.1 unless
+--host says otherwise, and refuses to listen beyond loopback without a token unless --insecure-no-token
+(docs/SECURITY.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from rft.auth import check_exposure, resolve_token
+from rft.errors import RftError
 
 # The docstring above is the --help text. This module is shared by __main__ (a worker) and pool (--workers N).
 TOKEN_ENV = "RFT_ROLLOUT_TOKEN"
@@ -34,6 +38,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8200, help="port of the first worker")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU on GPU hosts)")
     parser.add_argument("--token", default=None, help=f"shared token for weight updates (or ${TOKEN_ENV})")
+    parser.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="listen beyond loopback without a token: anyone who reaches the port may sample and read /metrics",
+    )
     parser.add_argument(
         "--reward-service",
         default="inprocess",
@@ -53,8 +62,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--model '{args.model}' is not a local checkpoint directory (no config.json)")
     if args.workers < 1 or args.max_tool_calls < 0 or args.max_model_len < 256:
         parser.error("--workers must be >= 1, --max-tool-calls >= 0 and --max-model-len >= 256")
-    args.token = args.token or os.environ.get(TOKEN_ENV)
+    args.token = resolve_token(args.token, TOKEN_ENV)
+    _check_exposure(parser, args)
     return args
+
+
+def _check_exposure(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (exit 2, one line) to listen beyond loopback without a token unless --insecure-no-token, before
+    any engine is built; then say so loudly."""
+    try:
+        warning = check_exposure(args.host, args.token, env_var=TOKEN_ENV, insecure=args.insecure_no_token)
+    except RftError as error:
+        parser.exit(2, f"error: {error}\n")
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def worker_argv(args: argparse.Namespace, port: int) -> list[str]:
@@ -64,6 +85,7 @@ def worker_argv(args: argparse.Namespace, port: int) -> list[str]:
     argv += ["--max-model-len", str(args.max_model_len), "--max-tool-calls", str(args.max_tool_calls)]
     argv += ["--image-size", str(args.image_size), "--seed", str(args.seed)]
     argv += ["--max-lora-rank", str(args.max_lora_rank)] + (["--enable-lora"] if args.enable_lora else [])
+    argv += ["--insecure-no-token"] if args.insecure_no_token else []
     if args.gpu_memory_utilization is not None:
         argv += ["--gpu-memory-utilization", str(args.gpu_memory_utilization)]
     return argv

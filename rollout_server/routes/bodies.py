@@ -2,7 +2,8 @@
 
 Every route reads its body with its own limit (`read_body(max_bytes=...)`), so no body is held in memory
 beyond it; a JSON body is validated off the event loop, and a body that does not validate is a 400 whose one
-line names the field at fault."""
+line names the field at fault. The routes' bodies are described in the OpenAPI schema from the same models
+(`REQUEST_BODIES`, written in by rollout_server.app), with valid examples a client or a fuzzer starts from."""
 
 from __future__ import annotations
 
@@ -10,14 +11,56 @@ import asyncio
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
+from PIL import Image
 from pydantic import BaseModel, ValidationError
 
+from rft.codec import encode_png
+from rft.http_schema import BINARY
+from rollout_server.api import AdapterRequest, EpisodeRequest, SampleRequest
 from rollout_server.errors import BadRequest, PayloadTooLarge
+from rollout_server.openai_compat import ChatRequest
 
 M = TypeVar("M", bound=BaseModel)
 
 # The limit of a JSON body whose route names none (POST /v1/adapters).
 MAX_JSON_BODY_BYTES = 2**20
+
+# The body of each POST route, by path, for the schema (rft.http_schema): the model the route parses.
+REQUEST_BODIES = {
+    "/v1/samples": SampleRequest,
+    "/v1/episodes": EpisodeRequest,
+    "/v1/chat/completions": ChatRequest,
+    "/v1/adapters": AdapterRequest,
+    "/v1/weights": BINARY,
+}
+_GREY_PNG = encode_png(Image.new("RGB", (32, 32), (128, 128, 128)))
+_GREEDY = {"max_tokens": 8, "temperature": 0.0, "seed": 0}
+REQUEST_EXAMPLES = {
+    "/v1/samples": [
+        {
+            "images": [_GREY_PNG],
+            "n": 1,
+            "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Real?"}]}],
+            "sampling": _GREEDY,
+        }
+    ],
+    "/v1/episodes": [{"images": [_GREY_PNG], "n": 1, "sampling": _GREEDY}],
+    "/v1/chat/completions": [
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + _GREY_PNG}},
+                        {"type": "text", "text": "Describe the face."},
+                    ],
+                }
+            ],
+            "max_tokens": 8,
+            "temperature": 0.0,
+        }
+    ],
+}
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 

@@ -23,6 +23,7 @@ from rollout_server.routes import weights as weights_routes
 from rollout_server.sampling import Completion
 
 TOKEN = "secret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 IMAGE = encode_png(np.zeros((8, 8, 3), dtype=np.uint8))
 MESSAGES = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Real or spoof?"}]}]
 
@@ -87,7 +88,8 @@ def client(engine: SimpleNamespace):
 
 
 def counted(client: TestClient, endpoint: str, status: int) -> float:
-    for line in client.get("/metrics").text.splitlines():
+    # /metrics wants the token on a server that has one.
+    for line in client.get("/metrics", headers=AUTH).text.splitlines():
         if line.startswith(f'rollout_requests_total{{endpoint="{endpoint}",status="{status}"}}'):
             return float(line.split()[-1])
     return 0.0
@@ -144,7 +146,7 @@ def test_an_unexpected_error_is_a_logged_counted_500(
     assert "POST /v1/episodes failed" in caplog.text and "KeyError" in caplog.text
     assert counted(client, "episodes", 500) == 1
     assert client.get("/healthz").status_code == 200
-    assert "rollout_queue_depth 0.0" in client.get("/metrics").text
+    assert "rollout_queue_depth 0.0" in client.get("/metrics", headers=AUTH).text
 
 
 def test_state_changing_endpoints_need_the_token(client: TestClient) -> None:

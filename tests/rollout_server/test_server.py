@@ -217,7 +217,8 @@ def test_bad_requests_get_a_one_line_400(rollout_url: str, body: bytes) -> None:
 
 
 def test_metrics_count_tokens_turns_and_tool_latency(rollout_url: str, episodes) -> None:
-    text = requests.get(rollout_url + "/metrics", timeout=10).text
+    auth = {"Authorization": f"Bearer {TOKEN}"}  # /metrics wants the token on a server that has one
+    text = requests.get(rollout_url + "/metrics", headers=auth, timeout=10).text
     values = {
         line.split()[0]: float(line.split()[1])
         for line in text.splitlines()

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+from matplotlib.figure import Figure
 
 matplotlib.rcParams["svg.hashsalt"] = "rft-dashboard"  # the same data gives the same SVG
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller files, searchable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rft.auth import is_loopback
 from rft.errors import RftError
 
 DEFAULT_PORT = 8765
@@ -23,6 +24,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs_dir", metavar="RUNS_DIR", type=Path, help="folder holding the run folders")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on a --host beyond loopback (the page has no login: only on a network you trust)",
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--poll-seconds", type=float, default=2.0, help="how often the page looks for new steps")
     p.add_argument(
@@ -47,6 +53,11 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.runs_dir.is_dir():
         raise RftError(
             f"RUNS_DIR {str(args.runs_dir)!r} is not a folder; give the folder that holds your runs"
+        )
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise RftError(
+            f"--host {args.host} is beyond loopback and the dashboard has no login; keep 127.0.0.1 and reach it "
+            f"with `ssh -L {args.port}:127.0.0.1:{args.port} <machine>`, or add --allow-remote on a trusted network"
         )
     if not 0 < args.port < 65536:
         raise RftError(f"--port {args.port} is not a port; give one in 1-65535")

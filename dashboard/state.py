@@ -27,6 +27,7 @@ from dashboard.scalars import ScalarsReader
 EPISODE_CHARTS = (
     ("reward", "Rewards"),
     ("rewards/", "Rewards"),
+    ("rewards/component/", "Rewards"),
     ("tools/rate", "Tools"),
     ("tools/rate/", "Tools"),
     ("tools/rate_by_attack/", "Tools"),
@@ -36,14 +37,22 @@ EPISODE_CHARTS = (
     ("episodes/malformed_share", "Episodes"),
     ("groups/zero_std_share", "Episodes"),
 )
+TOOL_RATE_PREFIX = "tools/rate/"
 OPTIMISATION_TAGS = ("loss", "kl", "entropy", "grad_norm", "learning_rate")
 
 
 def _as_points(by_step: dict[int, dict[str, float]]) -> dict[str, dict[int, float]]:
+    """Curve name -> step -> value. A tool's rate is 0 at a recorded step where nobody called it (a step's
+    statistics name only the tools called), so a tool that stops being called falls to 0 on its curve."""
     curves: dict[str, dict[int, float]] = {}
     for step, values in by_step.items():
         for name, value in values.items():
             curves.setdefault(name, {})[step] = value
+    for name, points in curves.items():
+        if name.startswith(TOOL_RATE_PREFIX):
+            for step in by_step:
+                points.setdefault(step, 0.0)
+            curves[name] = dict(sorted(points.items()))
     return curves
 
 

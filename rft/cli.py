@@ -18,6 +18,8 @@ COMMANDS = {
         "rft.annotate.cli",
         "build SFT conversations and captions with a teacher or the templated writer",
     ),
+    # A service package (top level, like rollout_server): rft.cli is the one rft module above the services.
+    "dashboard": ("dashboard.cli", "serve live reward curves and the episodes behind them (read-only)"),
 }
 
 

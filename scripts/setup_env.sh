@@ -13,6 +13,13 @@ PYTHON="${PYTHON:-python3}"
 LOCK="requirements/lock-cpu.txt"
 STAMP="$VENV/.installed"
 
+# The dashboard's page tests drive Debian's chromium headless (tests/dashboard, docs/DASHBOARD.md); CI runs
+# as root on a fresh Debian machine. Playwright's own browser download (`playwright install`) is never used.
+if [[ ! -x /usr/bin/chromium && "$(id -u)" == 0 ]] && command -v apt-get > /dev/null; then
+    echo "installing Debian's chromium for the dashboard's browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+fi
+
 want="$(cat "$LOCK" scripts/setup_env.sh pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
     echo "environment up to date ($VENV); nothing to install"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the wheel is built from (pyproject.toml's packages, and the readme it names).
-SOURCES = ["pyproject.toml", "README.md", "rft", "rollout_server", "reward_service"]
+SOURCES = ["pyproject.toml", "README.md", "rft", "rollout_server", "reward_service", "dashboard"]
 
 
 def pip(*arguments: str | Path) -> None:
@@ -60,3 +60,6 @@ def test_the_installed_package_runs_and_resolves_configs_outside_the_checkout(tm
     installed_at, name, method = run_outside(target, elsewhere, "-c", probe).split()
     assert Path(installed_at).is_relative_to(target)
     assert (name, method) == ("demo_cpu", "dt_grpo")
+    # The dashboard ships its page with it (package data), and `rft dashboard` is reachable.
+    assert "RUNS_DIR" in run_outside(target, elsewhere, target / "bin" / "rft", "dashboard", "--help")
+    assert (target / "dashboard" / "static" / "dashboard.js").is_file()

@@ -221,19 +221,38 @@ class WeightSyncExtension:
         return len(tensors)
 
 
-def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of every parameter and buffer as vLLM serves them (processed, repacked), on the CPU, so a
-    rollback needs no second copy in accelerator memory. It costs one model's worth of host memory for
-    the duration of an update."""
+@dataclass
+class Snapshot:
+    """What a layer serves with: its tensors' values (on the CPU, so a rollback needs no second copy in
+    accelerator memory; one model's worth of host memory while an update runs), and each module's plain
+    attributes. The latter matter: post-load processing may keep the real weights outside any parameter
+    (vLLM's CPU build packs a linear layer's weight into a closure, `layer.cpu_linear`, and empties
+    `layer.weight`), and holding the old closure keeps the old packed weights."""
+
+    tensors: dict[str, torch.Tensor]
+    attributes: dict[str, dict[str, object]]
+
+
+_MODULE_REGISTRIES = ("_parameters", "_buffers", "_modules")
+
+
+def _snapshot(model: torch.nn.Module) -> Snapshot:
     tensors = dict(model.named_parameters())
     tensors.update(model.named_buffers())
-    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in tensors.items()}
+    return Snapshot(
+        tensors={name: tensor.detach().to("cpu", copy=True) for name, tensor in tensors.items()},
+        attributes={name: _plain_attributes(module) for name, module in model.named_modules()},
+    )
 
 
-def _roll_back(model: torch.nn.Module, snapshot: Mapping[str, torch.Tensor]) -> None:
+def _plain_attributes(module: torch.nn.Module) -> dict[str, object]:
+    return {key: value for key, value in vars(module).items() if key not in _MODULE_REGISTRIES}
+
+
+def _roll_back(model: torch.nn.Module, snapshot: Snapshot) -> None:
     """Undo a layerwise reload that stopped midway: every layer gets its serving tensors back (layers the
-    reload had not finished still hold them; those it finished were overwritten in place), then the
-    snapshot's values are copied into them."""
+    reload had not finished still hold them; those it finished were overwritten in place), its plain
+    attributes as they were, and the snapshot's values."""
     from vllm.model_executor.model_loader.reload.layerwise import (
         LAYERWISE_INFO,
         _get_original_loader,
@@ -241,8 +260,6 @@ def _roll_back(model: torch.nn.Module, snapshot: Mapping[str, torch.Tensor]) -> 
     )
     from vllm.model_executor.model_loader.reload.utils import get_layer_tensors
 
-    if hasattr(model, "_original_do_torchao_reload"):
-        model._do_torchao_reload = model._original_do_torchao_reload
     for layer in model.modules():
         info = LAYERWISE_INFO.get(layer)
         if info is None or not info.can_load():
@@ -252,11 +269,18 @@ def _roll_back(model: torch.nn.Module, snapshot: Mapping[str, torch.Tensor]) -> 
         for tensor in get_layer_tensors(layer).values():
             tensor.weight_loader = _get_original_loader(tensor)
         info.reset()
+    for name, module in model.named_modules():
+        saved = snapshot.attributes.get(name)
+        if saved is None:
+            continue
+        for key in set(_plain_attributes(module)) - set(saved):
+            delattr(module, key)
+        vars(module).update(saved)
     current = dict(model.named_parameters())
     current.update(model.named_buffers())
     with torch.no_grad():
-        for name, saved in snapshot.items():
-            current[name].copy_(saved)
+        for name, saved_tensor in snapshot.tensors.items():
+            current[name].copy_(saved_tensor)
 
 
 def _test_fail_after(payload: bytes) -> int | None:

@@ -238,7 +238,7 @@ class RolloutClient:
                     self._next = (self._next + 1) % len(candidates)
                     return candidates[self._next]
                 next_probe = min((s.retry_at for s in self.suspects.values()), default=None)
-            if next_probe is None or next_probe > deadline:
+            if next_probe is None or next_probe > deadline or time.monotonic() > deadline:
                 raise RolloutServerError(
                     f"no rollout worker is serving (tried {self.urls}; "
                     f"suspects {sorted(self.suspects)}, behind the last weight push {sorted(self.behind)})"

@@ -87,7 +87,7 @@ def sample(client: RolloutClient) -> None:
 
 def test_a_bad_request_is_raised_and_the_worker_stays(workers) -> None:
     (worker, _) = workers
-    client = RolloutClient(worker.url)
+    client = RolloutClient(worker.url, timeout_s=10)
     worker.answers = [400]
     with pytest.raises(RolloutServerError, match="400 scripted 400"):
         sample(client)
@@ -96,7 +96,7 @@ def test_a_bad_request_is_raised_and_the_worker_stays(workers) -> None:
 
 
 def test_a_5xx_worker_is_retried_elsewhere_and_probed_back(workers) -> None:
-    client = RolloutClient([w.url for w in workers], backoff_s=0.2)
+    client = RolloutClient([w.url for w in workers], backoff_s=0.2, timeout_s=10)
     for worker in workers:
         worker.answers = [500]
     sample(client)  # the first worker's 500 moves the request to the other, whose 500 moves it back...
@@ -108,7 +108,7 @@ def test_a_5xx_worker_is_retried_elsewhere_and_probed_back(workers) -> None:
 
 def test_a_lone_failing_worker_is_waited_for_not_abandoned(workers) -> None:
     (worker, _) = workers
-    client = RolloutClient(worker.url, backoff_s=0.2)
+    client = RolloutClient(worker.url, backoff_s=0.2, timeout_s=10)
     worker.answers = [500, 502]
     sample(client)
     assert client.alive == [worker.url] and worker.posts == 3
@@ -135,7 +135,7 @@ def test_a_worker_that_missed_a_weight_push_waits_for_the_next(workers) -> None:
     import torch
 
     down, up = workers
-    client = RolloutClient([down.url, up.url], backoff_s=0.2)
+    client = RolloutClient([down.url, up.url], backoff_s=0.2, timeout_s=10)
     down.answers = [500]
     assert client.update_weights({"w": torch.zeros(1)}) == 1  # `up` took it, `down` failed
     assert client.alive == [up.url]

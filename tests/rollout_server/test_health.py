@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import free_port, start_server, stop_server, wait_until_ready
+from conftest import free_port, stop_server, wait_until_ready
 from fastapi.testclient import TestClient
 from test_app import TOKEN, fake_engine
 
@@ -97,11 +97,11 @@ def test_a_worker_that_exits_before_it_was_ever_ready_is_left_down() -> None:
 @pytest.mark.timeout(1800)  # waits for the session's protocol model and two vLLM start-ups
 def test_a_killed_engine_fails_readyz_and_the_pool_restarts_it(protocol_model_dir: Path) -> None:
     port = free_port()
-    pool = start_server(protocol_model_dir, port, "--workers", "1")
+    pool = start_pool_of_one(protocol_model_dir, port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, pool)
-        (worker,) = psutil.Process(pool.pid).children()
+        worker = worker_process(pool.pid, port)
         engine_processes = worker.children(recursive=True)
         assert engine_processes, "the worker started no engine process"
         for process in engine_processes:
@@ -110,12 +110,30 @@ def test_a_killed_engine_fails_readyz_and_the_pool_restarts_it(protocol_model_di
         assert "not serving" in reply.json()["error"], reply.text
         assert worker.is_running()  # the process is alive: only readiness tells
         wait_until_ready(url, pool)
-        (restarted,) = psutil.Process(pool.pid).children()
-        assert restarted.pid != worker.pid
+        assert worker_process(pool.pid, port).pid != worker.pid
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
         assert requests.post(url + "/v1/chat/completions", json=body, timeout=120).status_code == 200
     finally:
         stop_server(pool)
+
+
+def start_pool_of_one(model_dir: Path, port: int) -> subprocess.Popen:
+    """`run_local_pool` supervising one worker (`python -m rollout_server` runs a lone worker unsupervised)."""
+    code = "import sys; from rollout_server.cli import parse_args; from rollout_server.pool import run_local_pool; "
+    code += "sys.exit(run_local_pool(parse_args(sys.argv[1:])))"
+    argv = [sys.executable, "-c", code, "--model", str(model_dir), "--port", str(port)]
+    env = dict(os.environ, RFT_ROLLOUT_TOKEN=TOKEN)
+    return subprocess.Popen(argv, cwd=HERE.parents[1], env=env, start_new_session=True)
+
+
+def worker_process(pool_pid: int, port: int) -> psutil.Process:
+    """The pool's worker process serving `port` (the pool may have other children)."""
+    (worker,) = [
+        child
+        for child in psutil.Process(pool_pid).children()
+        if "rollout_server" in child.cmdline() and str(port) in child.cmdline()
+    ]
+    return worker
 
 
 def wait_for_readyz(url: str, status: int, timeout_s: float) -> requests.Response:

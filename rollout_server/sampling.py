@@ -8,7 +8,9 @@ importance ratio needs.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +26,10 @@ MAX_INT_SETTING = 2**31 - 1
 
 class UnknownAdapterError(ValueError):
     """A request names a LoRA adapter this server has not loaded."""
+
+
+class EngineNotServing(RuntimeError):
+    """The engine is alive by its own account but did not generate in time (wedged)."""
 
 
 class Sampler(Protocol):
@@ -58,6 +64,7 @@ class VLLMSampler:
 
         from rft.models.conversation import vision_token_ids
         from rft.models.vllm_engine import engine_kwargs
+        from rollout_server.weights import served_weight_shapes
 
         kwargs = engine_kwargs(
             model_dir,
@@ -79,10 +86,15 @@ class VLLMSampler:
         self.banned_logit_bias = {token: -100.0 for token in vision_token_ids(tokenizer)}
         self.max_model_len = max_model_len
         self.max_images_per_prompt = max_images_per_prompt
+        self.enable_lora = enable_lora
+        self.max_lora_rank = max_lora_rank
         self.model_dir = Path(model_dir)
         self._ids = itertools.count()
         self._lora_ids = itertools.count(1)
         self._adapters: dict[str, Any] = {}
+        # What a weights payload may name, and each weight's shape (rollout_server.weights.check_weights).
+        self.weight_shapes = served_weight_shapes(model_dir)
+        self.last_served = 0.0  # time.monotonic() of the last generation that finished
 
     async def sample(
         self,
@@ -113,9 +125,29 @@ class VLLMSampler:
                 final = output
         except VLLMClientError as error:  # vLLM refuses the prompt itself (e.g. longer than the context)
             raise ValueError(str(error)) from error
+        self.last_served = time.monotonic()
         if final is None:
             return []
         return [_completion(choice) for choice in final.outputs]
+
+    async def check_serving(self, timeout_s: float) -> None:
+        """Raise unless the engine serves: its own dead flag first, then one greedy token of a one-token
+        prompt within `timeout_s` (a wedged engine that stopped reading requests passes the flag and fails
+        here). Callers cache a success: rollout_server.service.RolloutService.check_ready."""
+        from vllm import SamplingParams
+
+        await self.engine.check_health()
+        params = SamplingParams(n=1, max_tokens=1, temperature=0.0)
+
+        async def one_token() -> None:
+            async for _ in self.engine.generate({"prompt_token_ids": [0]}, params, f"ready{next(self._ids)}"):
+                pass
+
+        try:
+            await asyncio.wait_for(one_token(), timeout_s)
+        except TimeoutError:
+            raise EngineNotServing(f"the engine produced no token within {timeout_s:g} s") from None
+        self.last_served = time.monotonic()
 
     def _params(self, n: int, settings: SamplingSettings) -> Any:
         from vllm import SamplingParams
@@ -152,18 +184,34 @@ class VLLMSampler:
         return self._adapters[adapter]
 
     async def add_adapter(self, name: str, path: Path) -> None:
-        """Load (or replace) a PEFT LoRA adapter saved by the trainer; later requests may name it."""
+        """Load (or replace) a PEFT LoRA adapter saved by the trainer; later requests may name it. The folder
+        is checked first (rollout_server.weights.check_adapter) and the new version loaded beside the old
+        one, which is dropped only once the new one is in: a refused or failed load leaves the adapter
+        served before under `name` as it was."""
         from vllm.lora.request import LoRARequest
 
-        if name in self._adapters:
-            await self.engine.remove_lora(self._adapters[name].lora_int_id)
+        from rollout_server.weights import WeightsRefused, check_adapter
+
+        if not self.enable_lora:
+            raise WeightsRefused("this server was started without --enable-lora; adapters cannot be loaded")
+        await asyncio.to_thread(check_adapter, Path(path), self.max_lora_rank)
         # A fresh id each time: vLLM caches adapters by id, and a new version must not hit the old cache.
         request = LoRARequest(name, next(self._lora_ids), str(path))
-        await self.engine.add_lora(request)
+        if not await self.engine.add_lora(request):
+            raise WeightsRefused(f"vLLM did not load the adapter in '{path}'")
+        previous = self._adapters.get(name)
         self._adapters[name] = request
+        if previous is not None:
+            await self.engine.remove_lora(previous.lora_int_id)
 
     async def update_weights(self, safetensors_bytes: bytes) -> int:
-        """Load full weights (HF names) sent by the trainer into the running model; returns how many."""
+        """Load full weights (HF names) sent by the trainer into the running model; returns how many. The
+        whole payload is checked first (WeightsRefused, a ValueError naming the first bad tensor), off the
+        event loop; a load that fails past the checks is rolled back in the worker, so either way the
+        previous weights keep serving (rollout_server.weights)."""
+        from rollout_server.weights import check_weights
+
+        await asyncio.to_thread(check_weights, safetensors_bytes, self.weight_shapes)
         counts = await self.engine.collective_rpc("load_safetensors_weights", args=(safetensors_bytes,))
         # Cached prefixes and image embeddings were computed by the old weights; an image seen again
         # after an update would otherwise reuse its stale embedding (and vLLM's CPU build crashes on it).

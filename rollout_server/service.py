@@ -1,9 +1,12 @@
 """The state behind the rollout server's routes: the engine once start-up has built it, the shared token,
-the metrics and the weights version."""
+the metrics, the weights version and whether the engine still serves."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +19,14 @@ from rollout_server.episodes import EpisodeRunner
 from rollout_server.errors import EngineNotReady, Forbidden
 from rollout_server.metrics import Metrics
 from rollout_server.sampling import VLLMSampler
+
+log = logging.getLogger(__name__)
+
+# /readyz trusts a generation that finished this recently instead of probing again, so that a load balancer
+# or the worker pool polling it costs the engine next to nothing; a probe that takes longer than
+# READY_PROBE_TIMEOUT_S means a wedged engine.
+READY_FRESH_S = 5.0
+READY_PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class RolloutService:
         self.metrics = Metrics()
         self.weights_version = 0
         self._engine: Engine | None = None
+        self._probe_lock = asyncio.Lock()
 
     @property
     def ready(self) -> bool:
@@ -43,6 +55,22 @@ class RolloutService:
         if self._engine is None:
             raise EngineNotReady("not ready: engine starting")
         return self._engine
+
+    async def check_ready(self) -> str | None:
+        """None when the engine serves, else why not (starting, dead, or wedged). A generation that
+        finished within READY_FRESH_S counts; otherwise one tiny probe runs, shared by concurrent callers."""
+        if self._engine is None:
+            return "engine starting"
+        sampler = self._engine.sampler
+        async with self._probe_lock:
+            if time.monotonic() - sampler.last_served < READY_FRESH_S:
+                return None
+            try:
+                await sampler.check_serving(READY_PROBE_TIMEOUT_S)
+            except Exception as error:  # whatever the engine raises, it is not serving
+                log.error("readiness probe failed: %s: %s", type(error).__name__, error)
+                return f"engine not serving ({type(error).__name__}: {error})"[:300]
+        return None
 
     def start(self, engine: Engine) -> None:
         self._engine = engine

@@ -1,5 +1,5 @@
-"""GET /healthz (the process answers), /readyz (the engine is up: weights version and tool-call limit),
-/metrics (Prometheus)."""
+"""GET /healthz (liveness: the process answers), /readyz (the engine serves: a dead or wedged engine is a
+503; with the weights version and tool-call limit), /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(service: Service) -> Response:
-    if not service.ready:
-        return JSONResponse({"error": "engine starting"}, status_code=503)
+    problem = await service.check_ready()
+    if problem is not None:
+        return JSONResponse({"error": problem}, status_code=503)
     return JSONResponse(
         {
             "ready": True,

@@ -41,7 +41,8 @@ def wait_until_ready(url: str, proc: subprocess.Popen, timeout_s: float = 600) -
 
 
 def start_server(model_dir: Path, port: int, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, RFT_ROLLOUT_TOKEN=TOKEN)
+    # Test hooks on: a weights payload may ask for a fault injected midway (rollout_server.weights).
+    env = dict(os.environ, RFT_ROLLOUT_TOKEN=TOKEN, RFT_ROLLOUT_TEST_HOOKS="1")
     argv = [sys.executable, "-m", "rollout_server", "--model", str(model_dir), "--port", str(port), *extra]
     return subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True)
 

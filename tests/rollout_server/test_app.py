@@ -32,6 +32,9 @@ class FakeSampler:
     def __init__(self) -> None:
         self.loaded: list[bytes] = []
         self.calls = 0
+        self.last_served = 0.0
+
+    async def check_serving(self, timeout_s: float) -> None: ...
 
     async def sample(self, prompt, images, *, n, settings, adapter=None) -> list[Completion]:
         self.calls += 1

@@ -52,6 +52,7 @@ def test_a_killed_worker_loses_no_prompt(protocol_model_dir: Path) -> None:
         groups = result["groups"]
         assert len(groups) == 8 and all(len(group) == 2 for group in groups)
         assert all(episode.turns for group in groups for episode in group)
-        assert client.alive == urls[:1] and client.failovers >= 1
+        # The killed worker is a suspect now (the pool restarts it, the client probes it back later).
+        assert urls[0] in client.alive and client.failovers >= 1
     finally:
         stop_server(pool)

@@ -91,6 +91,12 @@ log = logging.getLogger(__name__)
 FORWARD_KEYS = ("pixel_values", "image_grid_thw", "mm_token_type_ids")
 
 
+def recorded_attributes(inputs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Each example's attack type and domain, where its dataset has them (rollout records, dashboard)."""
+    names = {"spoof_type": "attack_type", "domain": "domain"}
+    return [{names[k]: str(example[k]) for k in names if example.get(k) is not None} for example in inputs]
+
+
 class EpisodeGRPOTrainer(GRPOTrainerHooks):
     """GRPOTrainer whose completions are rollout-server episodes (or paper 001's single-turn samples),
     trained with every image of the episode in the forward pass and a loss on the model's tokens only.
@@ -182,7 +188,7 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         self._log_episodes(mode, episodes, batch, version)
         self._log_rewards(mode, rewards_per_func, components, scored)
         self._log_completions(episodes, labels, rewards_per_func, scored.advantages)
-        self._record(mode, labels, rewards_per_func, components, scored, version)
+        self._record(mode, labels, rewards_per_func, components, scored, version, recorded_attributes(inputs))
         return batch
 
     # -- rollouts -----------------------------------------------------------------------------------------
@@ -467,11 +473,13 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         components: dict[str, torch.Tensor],
         scored: Any,
         version: int,
+        attributes: list[dict[str, str]],
     ) -> None:
         """Every episode of the generation batch, with its rewards, to the rollout inspector's records."""
         if self.recorder is None or mode != "train":
             return
         everyone = gather_object(list(labels))
+        everyones_attributes = gather_object(attributes)
         if not self.accelerator.is_main_process:
             return
         columns = {name: rewards_per_func[:, i].tolist() for i, name in enumerate(self.reward_func_names)}
@@ -485,6 +493,7 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
             advantages=scored.advantages.tolist(),
             group_size=self.num_generations,
             weights_version=version,
+            attributes=everyones_attributes,
         )
 
     def _record_step_seconds(self, seconds: float) -> None:

@@ -95,13 +95,19 @@ def lora_config(*, rank: int, alpha: int) -> LoraConfig:
     )
 
 
+RECORDED_COLUMNS = ("spoof_type", "domain")
+
+
 def training_examples(source: datasets.Dataset) -> datasets.Dataset:
-    """The protocol's source split as GRPO prompts: `image` and `label` ('live'/'spoof') only."""
+    """The protocol's source split as GRPO prompts: `image` and `label` ('live'/'spoof'), and the attack type
+    and domain where the split has them (the rollout records carry them, for the dashboard's filters)."""
     missing = {"image", "label"} - set(source.column_names)
     if missing:
         raise RunSetupError(f"the protocol's source split lacks column(s) {sorted(missing)}")
     names = source.features["label"].names if hasattr(source.features["label"], "names") else None
-    keep = source.select_columns(["image", "label"])
+    keep = source.select_columns(
+        ["image", "label", *(c for c in RECORDED_COLUMNS if c in source.column_names)]
+    )
     if names is not None:
         keep = keep.cast_column("label", datasets.Value("string")).map(
             lambda row: {"label": names[int(row["label"])]}

@@ -44,10 +44,14 @@ class RolloutRecorder:
         advantages: Sequence[float],
         group_size: int,
         weights_version: int,
+        attributes: Sequence[Mapping[str, Any]] | None = None,
     ) -> Path:
-        """Write the step's records; returns the JSONL path. Every sequence is aligned with `episodes`."""
+        """Write the step's records; returns the JSONL path. Every sequence is aligned with `episodes`;
+        `attributes` (the example's attack type and domain, where known) are added to each record as is."""
         count = len(episodes)
-        for name, values in {"labels": labels, "totals": totals, "advantages": advantages, **rewards}.items():
+        attributes = attributes if attributes is not None else [{}] * count
+        aligned = {"labels": labels, "totals": totals, "advantages": advantages, "attributes": attributes}
+        for name, values in {**aligned, **rewards}.items():
             if len(values) != count:
                 raise ValueError(f"{name} has {len(values)} values for {count} episodes")
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +71,7 @@ class RolloutRecorder:
                     "reward": float(totals[i]),
                     "advantage": float(advantages[i]),
                     "images": self._save_images(step, i, episode),
+                    **attributes[i],
                 }
             )
             for i, episode in enumerate(episodes)

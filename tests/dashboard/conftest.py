@@ -4,67 +4,16 @@ loopback port, and a headless Chromium driven by Playwright (Debian's chromium; 
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Appended, not inserted: `conftest` must keep naming the folder whose tests import it.
+sys.path.append(str(Path(__file__).parent))
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """A dashboard app served by uvicorn in a thread of the test process."""
-
-    def __init__(self, runs_dir: Path) -> None:
-        import uvicorn
-
-        from dashboard.app import build_app
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            build_app(runs_dir, poll_seconds=0.3), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the dashboard server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def get(self, route: str, **params: str) -> requests.Response:
-        return requests.get(self.url + route, params=params, timeout=30)
+from dashboard_server import CHROMIUM, CHROMIUM_ARGS, Server
 
 
 @pytest.fixture(scope="session")

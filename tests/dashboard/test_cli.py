@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port
+from dashboard_server import free_port
 
 from rft.cli import main as rft_main
 

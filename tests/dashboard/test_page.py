@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Server
+from dashboard_server import Server
 
 HEALTHY, COLLAPSE = "healthy/grpo", "collapse/grpo"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Server
+from dashboard_server import Server
 
 from dashboard.paths import PathRefused, file_in_run, find_runs
 

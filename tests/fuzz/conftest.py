@@ -33,7 +33,8 @@ def _rollout_helpers():
 
 helpers = _rollout_helpers()
 # The tests of this folder import its harness (`from harness import fuzz_service`).
-sys.path.insert(0, str(Path(__file__).parent))
+# Appended, not inserted: `conftest` must keep naming tests/rollout_server/conftest.py for the modules that import it.
+sys.path.append(str(Path(__file__).parent))
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ def test_demo_runs_every_stage_end_to_end(tmp_path):
         assert (run_dir / stage / "model" / "config.json").is_file()
     records = (run_dir / "grpo" / "rollouts" / "step_000001.jsonl").read_text().splitlines()
     assert len(records) == 4 and all(json.loads(line)["images"] for line in records)
+    # Each record names its example's attack type and domain (the dashboard's filters).
+    assert {json.loads(line)["domain"] for line in records} == {"studio"}
+    assert {json.loads(line)["attack_type"] for line in records} <= {"live", "print", "replay"}
 
 
 @pytest.mark.parametrize(

@@ -384,6 +384,7 @@ def test_two_gloo_processes_share_one_rollout_server_and_one_reward_service(
     records = rollout_lines(out / "rollouts" / "step_000001.jsonl")
     assert len(records) == 8 and {r["index"] for r in records} == set(range(8))
     assert all(math.isfinite(r["reward"]) for r in records)
+    assert all(r["domain"] == "studio" and r["attack_type"] for r in records)  # gathered from both ranks
     assert (out / "model" / "config.json").is_file() and (out / "metrics.json").is_file()
 
     # The service scored the step's 8 episodes, one request from each rank (its counters lag a little).

@@ -345,7 +345,7 @@ class TemplatedTeacher:
             thinking = f"{self.scan(context)} {self.conclusion(context)}"
             return f"<think>{thinking}</think>\n<answer>{self.answer_token(context)}</answer>"
         if not results:
-            tool = tool_plan(context)[0]
+            tool = self.supported_tools(context)[0]
             # The first call tests the cue the fast answer stated (its tool's appearance), so the tool follows
             # from the model's own words.
             thinking = f"{appearance_cues(context, [tool])[0]} I will {PURPOSES[tool]}."

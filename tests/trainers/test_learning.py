@@ -23,6 +23,7 @@ The mutation switch (rft.trainers.grpo_mutations) must make this test fail:
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ REWARD_MARGIN = 0.08
 TOOL_MARGIN = 0.25
 
 
-def sft_on_habits(base_dir: Path, out_dir: Path, steps: int = 60, lr: float = 3e-3) -> Path:
+def sft_on_habits(base_dir: Path, out_dir: Path, steps: int = 40, lr: float = 3e-3) -> Path:
     """Copy `base_dir` to `out_dir`, trained by cross-entropy on every trajectory of HABITS each step."""
     model, processor = load_policy(base_dir)
     tokenizer = ConversationTokenizer(processor, detect_arch(base_dir))
@@ -117,9 +118,11 @@ class PolicyChoices:
         self.tokenizer = tokenizer
         self.generator = torch.Generator().manual_seed(seed)
         self.pushes = 0
+        self.cache: dict[tuple, list[float]] = {}
 
     def update_weights(self, state_dict) -> int:
         self.pushes += 1  # the source reads the trainer's own model: nothing to copy
+        self.cache.clear()
         return self.pushes
 
     def episodes(self, images, *, n, sampling=None):
@@ -136,19 +139,28 @@ class PolicyChoices:
         # AFTER_TOOL_TURN has one candidate; a longer list would be sampled like the second turn.
         return [FAST, second, *([AFTER_TOOL_TURN[0]] if second[1] else [])]
 
-    def _turn_logprob(self, image, turns: list) -> float:
-        """log p of the last turn of `turns` given everything before it, under the current policy."""
+    def _logprobs(self, image, key: tuple, ids: list[int], images: list) -> list[float]:
+        """Per-token logprobs of a trajectory, computed once per image, trajectory and weights version."""
+        cache_key = (id(image), key, self.pushes)
+        if cache_key not in self.cache:
+            self.cache[cache_key] = episode_logprobs(self.model, self.tokenizer, ids, images).tolist()
+        return self.cache[cache_key]
+
+    def _turn_tokens(self, image, turns: list) -> tuple[list[int], list[float]]:
+        """The ids and per-token logprobs of the last turn of `turns`, under the current policy."""
         ids, mask, images = trajectory_ids(self.tokenizer, image, turns)
-        logps = episode_logprobs(self.model, self.tokenizer, ids, images)
-        return float(logps[last_model_turn_start(mask) :].sum())
+        logps = self._logprobs(image, tuple(text for text, _ in turns), ids, images)
+        start = last_model_turn_start(mask)
+        return ids[start:], logps[start:]
 
     def _probabilities(self, image, prefix: list, candidates: tuple) -> torch.Tensor:
-        scores = torch.tensor([self._turn_logprob(image, [*prefix, c]) for c in candidates])
-        return torch.softmax(scores, dim=0)
+        return torch.tensor(
+            branch_probabilities([self._turn_tokens(image, [*prefix, c]) for c in candidates])
+        )
 
     def _episode(self, image, turns: list) -> Episode:
         ids, mask, images = trajectory_ids(self.tokenizer, image, turns)
-        logps = episode_logprobs(self.model, self.tokenizer, ids, images).tolist()
+        logps = self._logprobs(image, tuple(text for text, _ in turns), ids, images)
         return Episode(
             token_ids=ids,
             logprobs=[lp if m else 0.0 for lp, m in zip(logps, mask, strict=True)],
@@ -160,6 +172,32 @@ class PolicyChoices:
             stop_reason="answer",
             messages=first_turn_messages(),
         )
+
+
+def branch_probabilities(turns: list[tuple[list[int], list[float]]]) -> list[float]:
+    """How likely the policy is to write each of `turns` (ids, logprobs), decided where they differ: walking
+    the turns' common prefixes, at each token where they part the policy's probabilities of the parting tokens
+    are renormalised over those tokens. Tokens the turns share cost nothing, so a long turn is not less likely
+    for its length alone."""
+    probabilities = [1.0] * len(turns)
+
+    def walk(members: list[int], position: int) -> None:
+        while len(members) > 1:
+            branches: dict[int, list[int]] = {}
+            for index in members:
+                branches.setdefault(turns[index][0][position], []).append(index)
+            if len(branches) > 1:
+                weights = {token: math.exp(turns[group[0]][1][position]) for token, group in branches.items()}
+                total = sum(weights.values())
+                for token, group in branches.items():
+                    for index in group:
+                        probabilities[index] *= weights[token] / total
+                    walk(group, position + 1)
+                return
+            position += 1
+
+    walk(list(range(len(turns))), 0)
+    return probabilities
 
 
 def grpo_run(model_dir: Path, out_dir: Path) -> list[dict]:
@@ -250,3 +288,15 @@ def test_mask_tool_turns_zeroes_exactly_the_calling_turns() -> None:
     mask = [0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1]
     turns = ["<Spoof><reason>x</reason>", "<think>a</think><tool_call>{}</tool_call>", "<answer>"]
     assert without_tool_turns(mask, turns) == [0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1]
+
+
+def test_branch_probabilities_are_decided_where_turns_part() -> None:
+    # Two turns share token 5, then part (log 0.3 vs log 0.1); the third parts from both at once.
+    turns = [
+        ([5, 6, 7, 8], [0.0, math.log(0.5), math.log(0.3), -9.0]),
+        ([5, 6, 9], [0.0, math.log(0.5), math.log(0.1)]),
+        ([5, 4], [0.0, math.log(0.5)]),
+    ]
+    first, second, third = branch_probabilities(turns)
+    assert third == pytest.approx(0.5)
+    assert (first, second) == (pytest.approx(0.5 * 0.75), pytest.approx(0.5 * 0.25))

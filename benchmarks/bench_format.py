@@ -2,17 +2,12 @@
 
     python benchmarks/bench_format.py --model runs/demo_cpu/sft_stage2/model --config demo_cpu --samples 48
 
-Runs one greedy (temperature 0) episode per held-out source image (the protocol's dev split, images that
-SFT never saw) with the tools executed for real (in-process vLLM and rewards, as the demo does), parses
-each with rft.parsing.tar_fas.parse_episode and prints a table:
-
-- format: the fast answer is `<CLS><reason>..</reason>`, every reasoning turn is `<think>` + `<tool_call>`
-  or `<think>` + `<answer>`, and the episode ends with an answer (paper 003's format, whole);
-- >= 1 valid call: the episode made at least one tool call that parsed and validated;
-- mean valid calls, mean distinct valid tools, final-answer accuracy, and where episodes stopped.
-
-`--json PATH` also writes the figures. Issue #15's bar after SFT stage 2: format >= 95%, >= 1 valid call
->= 80% (docs/EFFICACY.md).
+Runs one greedy (temperature 0) episode per held-out source image (the protocol's dev split, images SFT
+never saw) with the tools executed for real (in-process vLLM and rewards, as the demo does), parses each
+(rft.jobs.format_check) and prints a table: the share in paper 003's whole format, the share with at least
+one valid tool call, valid calls and distinct tools per episode, final-answer accuracy, where episodes
+stopped, and the most common format errors. Issue #15's bar after SFT stage 2: format >= 95%, >= 1 valid
+call >= 80% (docs/EFFICACY.md). `--json PATH` also writes the figures.
 """
 
 from __future__ import annotations
@@ -20,10 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--samples", type=int, default=48, help="held-out source images (dev split)")
     parser.add_argument(
-        "--max-tokens", type=int, default=None, help="tokens per turn (grpo.max_completion_length)"
+        "--max-tokens", type=int, default=None, help="tokens per turn (default: the config's)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("overrides", nargs="*", help="section.key=value config overrides")
@@ -49,87 +41,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def episode_row(turns: Sequence[str], stop_reason: str, label: str, max_tool_calls: int) -> dict[str, Any]:
-    """What the table counts of one episode."""
-    from rft.parsing.labels import as_label
-    from rft.parsing.tar_fas import parse_episode
-
-    parsed = parse_episode(turns, max_tool_calls)
-    valid = [call.name for call in parsed.tool_calls if call.valid]
-    return {
-        "format_ok": parsed.fast.format_ok and parsed.reasoning_format_ok and not parsed.ended_without_answer,
-        "valid_calls": len(valid),
-        "distinct_tools": len(set(valid)),
-        "correct": parsed.final_answer == as_label(label),
-        "stop": stop_reason,
-        "errors": list(parsed.errors) + ([parsed.fast.error] if parsed.fast.error else []),
-    }
-
-
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    count = len(rows)
-    return {
-        "episodes": count,
-        "format_rate": sum(r["format_ok"] for r in rows) / count,
-        "tool_call_rate": sum(r["valid_calls"] >= 1 for r in rows) / count,
-        "mean_valid_calls": sum(r["valid_calls"] for r in rows) / count,
-        "mean_distinct_tools": sum(r["distinct_tools"] for r in rows) / count,
-        "final_accuracy": sum(r["correct"] for r in rows) / count,
-        "stops": dict(Counter(r["stop"] for r in rows)),
-    }
-
-
-def table(model: Path, summary: dict[str, Any]) -> str:
-    lines = [
-        f"greedy episodes of {model} on {summary['episodes']} held-out source images",
-        "| figure | value |",
-        "|---|---|",
-        f"| paper 003 format | {summary['format_rate']:.1%} |",
-        f"| >= 1 valid tool call | {summary['tool_call_rate']:.1%} |",
-        f"| valid calls / episode | {summary['mean_valid_calls']:.2f} |",
-        f"| distinct valid tools / episode | {summary['mean_distinct_tools']:.2f} |",
-        f"| final answer correct | {summary['final_accuracy']:.1%} |",
-        f"| stops | {', '.join(f'{k} {v}' for k, v in sorted(summary['stops'].items()))} |",
-    ]
-    return "\n".join(lines)
-
-
-def measure(model_dir: Path, config: Any, samples: int, max_tokens: int) -> dict[str, Any]:
-    """Greedy episodes of `model_dir` on the first `samples` dev images; the summary plus example errors."""
-    from rft.jobs.demo import inprocess_source
-    from rft.jobs.steps import protocol_data
-    from rft.rollout.sampling import Sampling
-
-    splits = protocol_data(config.data)
-    held_out = splits.dev if splits.dev is not None else splits.source
-    rows_in = held_out.select(range(min(samples, len(held_out))))
-    source = inprocess_source(config, model_dir)
-    try:
-        groups, _ = source.episodes(
-            list(rows_in["image"]), n=1, sampling=Sampling(max_tokens=max_tokens, temperature=0.0)
-        )
-    finally:
-        source.close()
-    rows = [
-        episode_row(group[0].turns, group[0].stop_reason, label, config.grpo.max_tool_calls)
-        for group, label in zip(groups, rows_in["label"], strict=True)
-    ]
-    summary = summarize(rows)
-    summary["example_errors"] = Counter(e[:80] for r in rows for e in r["errors"]).most_common(5)
-    summary["example_turns"] = groups[0][0].turns
-    return summary
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from rft.config import load_config
+    from rft.jobs.demo import held_out_format
 
     config = load_config(args.config, args.overrides)
-    max_tokens = args.max_tokens or config.grpo.max_completion_length
-    summary = measure(args.model, config, args.samples, max_tokens)
-    print(table(args.model, summary))
-    print("most common errors:", summary["example_errors"])
-    print("first episode:", json.dumps(summary["example_turns"], indent=1))
+    summary = held_out_format(args.model, config, samples=args.samples, max_tokens=args.max_tokens)
+    from rft.jobs.format_check import table_lines
+
+    print("\n".join(table_lines(f"format of {args.model}", summary)))
+    print("most common errors:", summary["common_errors"])
+    print("first episode:", json.dumps(summary["first_episode"], indent=1))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))
     return 0

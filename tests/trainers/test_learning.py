@@ -24,6 +24,7 @@ The mutation switch (rft.trainers.grpo_mutations) must make this test fail:
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -67,12 +68,11 @@ HABITS = [
     [FAST, REAL_NOW],
 ]
 
-STEPS = 16
+STEPS = 12
 GROUP = 8
 IMAGES_PER_STEP = 2
-# The rise from the first quarter of the steps to the last that counts as learning. Without a mutation the
-# run gives about +0.2 reward and +0.5 tool calls per episode (docs/EFFICACY.md); flipped advantages give
-# falls, masked tool turns a much smaller rise in tool use.
+# The rise from the first quarter of the steps to the last that counts as learning (docs/EFFICACY.md has
+# the figures of each run: without a mutation about +0.12 reward and +0.8 tool calls per episode).
 REWARD_MARGIN = 0.08
 TOOL_MARGIN = 0.25
 
@@ -101,12 +101,26 @@ def sft_on_habits(base_dir: Path, out_dir: Path, steps: int = 40, lr: float = 3e
     return out_dir
 
 
+# The habits checkpoint is kept under .cache/ and reused by later sessions (about 3 CPU-minutes to build);
+# bump the version when HABITS, the SFT or the tiny model change.
+HABITS_DIR = Path(".cache/test-models/habits-v1-qwen2_5_vl-56")
+
+
 @pytest.fixture(scope="session")
 def habits_dir(model_cache: Path) -> Path:
-    from rft.models.tiny import ensure_tiny_model
+    from rft.models.tiny import TINY_MODEL_VERSION, ensure_tiny_model
 
-    base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny", image_size=IMAGE_SIDE)
-    return sft_on_habits(base, model_cache / "habits-qwen2_5_vl")
+    target = HABITS_DIR.with_name(f"{HABITS_DIR.name}-tiny{TINY_MODEL_VERSION}")
+    if not (target / "config.json").is_file():
+        base = ensure_tiny_model(model_cache, "qwen2_5_vl", "tiny", image_size=IMAGE_SIDE)
+        staging = sft_on_habits(base, target.parent / f"{target.name}.{os.getpid()}.staging")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:  # atomic: a half-written checkpoint is never reused; a session that got there first wins
+            staging.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    return target
 
 
 class PolicyChoices:
@@ -258,13 +272,15 @@ def learned(steps: list[dict]) -> tuple[bool, dict[str, tuple[float, float]]]:
     return rose, figures
 
 
-@pytest.mark.slow  # about a minute on 2 shared cores
+@pytest.mark.slow  # about 3 minutes on 2 idle cores (the habits checkpoint once more); 15 on busy ones
+@pytest.mark.timeout(2400)
 def test_grpo_learns_to_call_the_tool_that_pays(habits_dir: Path, tmp_path: Path) -> None:
     rose, figures = learned(grpo_run(habits_dir, tmp_path))
     assert rose, f"GRPO did not learn: first -> last quarter {figures}"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize("mutation", MUTATIONS)
 def test_a_broken_grpo_does_not_pass(
     mutation: str, habits_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

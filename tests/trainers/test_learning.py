@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -120,6 +121,7 @@ def habits_dir(model_cache: Path) -> Path:
         except OSError:
             if not (target / "config.json").is_file():
                 raise
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

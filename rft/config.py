@@ -67,7 +67,7 @@ class ModelConfig(Section):
     """Which policy to load: a local Hugging Face directory, or a tiny model the project builds itself."""
 
     path: Path | None = Field(None, description="Local directory of a checkpoint (no hub ids).")
-    tiny_preset: Literal["tiny", "small"] | None = Field(
+    tiny_preset: Literal["tiny", "demo", "small"] | None = Field(
         None, description="Build a random-initialised model of this preset instead of loading `path`."
     )
     arch: Literal["qwen2_5_vl", "internvl3"] = Field(
@@ -80,7 +80,7 @@ class ModelConfig(Section):
     def _exactly_one_source(self) -> ModelConfig:
         if (self.path is None) == (self.tiny_preset is None):
             raise ValueError(
-                "set exactly one of model.path (a local checkpoint directory) or model.tiny_preset (tiny|small)"
+                "set exactly one of model.path (a local checkpoint directory) or model.tiny_preset (tiny|demo|small)"
             )
         return self
 

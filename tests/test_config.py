@@ -26,7 +26,7 @@ def write(tmp_path: Path, raw: dict) -> Path:
 
 def test_bare_name_resolves_from_configs_dir():
     config = load_config("demo_cpu")
-    assert config.model.tiny_preset == "tiny"
+    assert config.model.tiny_preset == "demo"
     assert load_config("demo_cpu.yaml") == config
 
 

@@ -36,147 +36,125 @@ TOOL_PLANS: dict[str, tuple[str, ...]] = {
 }
 
 MEDIUM: dict[str, str] = {
-    "replay": "a face displayed on a screen",
+    "replay": "a screen replay",
     "print": "a printed photo",
-    "mask": "a mask worn over the face",
-    "partial": "a printed patch covering part of the face",
-    "makeup": "heavy makeup altering the face",
-    "other": "a physical presentation attack",
+    "mask": "a mask",
+    "partial": "a partial cover",
+    "makeup": "heavy makeup",
+    "other": "a presentation attack",
 }
+
+# The wording is compact on purpose: at CPU-demo scale every token of a turn is paid for in SFT steps and in
+# rollout length (docs/EFFICACY.md), and short sentences from a small vocabulary are what a tiny model can
+# learn to write whole. A real teacher's text for real data is not shortened.
 
 # What each tool is called on to test (the "expectation" of Figure S8's workflow rule 2).
 EXPECTATIONS: dict[str, str] = {
-    "FFTTool": "isolated off-axis peaks from a periodic pattern (screen pixel grid, moire, halftone) if this is a "
-    "recapture; a smooth radial falloff if the face is real",
-    "LBPTool": "a repetitive, uniform texture of paper, screen or mask material if this is an attack; irregular "
-    "skin micro-texture if it is real",
-    "WaveletTransformTool": "structured, periodic energy in the detail bands if the face was recaptured; fine "
-    "irregular noise if it is real",
-    "EdgeDetectionTool": "sharp contours of a mask outline, a cut-out or a medium border if this is an attack; "
-    "only the natural facial edges if it is real",
-    "HOGTool": "weak, uniform gradients of a flat surface if this is an attack; gradients that follow a 3-D face "
-    "if it is real",
-    "ZoomInTool": "local traces such as dots, a pixel grid, paper edges or mask seams if this is an attack; pores "
-    "and natural skin detail if it is real",
+    "FFTTool": "periodic peaks if recaptured",
+    "LBPTool": "uniform texture if fake",
+    "WaveletTransformTool": "regular fine detail if recaptured",
+    "EdgeDetectionTool": "sharp outline if fake",
+    "HOGTool": "flat gradients if fake",
+    "ZoomInTool": "dots or seams if fake",
 }
 
 PURPOSES: dict[str, str] = {
-    "FFTTool": "check the frequency spectrum for periodic patterns",
-    "LBPTool": "inspect the skin's local texture patterns",
-    "WaveletTransformTool": "compare the fine-scale detail bands across the face",
-    "EdgeDetectionTool": "look for unnatural contours around and inside the face",
-    "HOGTool": "check whether the gradient structure fits a three-dimensional face",
-    "ZoomInTool": "zoom in on the region where local traces would show",
+    "FFTTool": "check the spectrum",
+    "LBPTool": "check the texture",
+    "WaveletTransformTool": "check the fine detail",
+    "EdgeDetectionTool": "check the edges",
+    "HOGTool": "check the gradients",
+    "ZoomInTool": "zoom in",
 }
 
 SPOOF_FINDINGS: dict[str, dict[str, str]] = {
     "FFTTool": {
-        "replay": "The spectrum shows bright isolated peaks away from the central cross, placed symmetrically: a "
-        "periodic pattern that a face does not produce, the signature of moire from a screen's pixel grid.",
-        "print": "The spectrum carries regularly spaced peaks at mid to high frequencies, the periodic trace of "
-        "halftone dots rather than the smooth falloff of a natural image.",
-        "default": "The spectrum shows energy concentrated in a few directions and frequencies, a regular structure "
-        "that a live face does not produce.",
+        "replay": "The spectrum shows off-axis peaks: screen moire.",
+        "print": "The spectrum shows regular peaks: halftone dots.",
+        "default": "The spectrum shows regular peaks.",
     },
     "LBPTool": {
-        "print": "The texture map repeats the same small codes in a regular pattern across the cheeks and forehead "
-        "instead of the irregular micro-texture of skin: halftone dots and paper grain.",
-        "mask": "Large areas of the face show the same uniform codes where skin pores should vary; the surface "
-        "texture looks like a synthetic material.",
-        "replay": "The texture map is unusually regular, with grid-like repetitions over the skin that point to "
-        "screen pixels rather than pores.",
-        "default": "The local texture is more uniform and repetitive than skin, which suggests an artificial "
-        "surface.",
+        "print": "The texture repeats like paper dots.",
+        "mask": "The texture is uniform like a mask.",
+        "replay": "The texture repeats like a pixel grid.",
+        "default": "The texture is too uniform for skin.",
     },
     "WaveletTransformTool": {
-        "replay": "The detail bands hold structured, periodic energy spread over the whole face, typical of a "
-        "recaptured screen rather than of a single capture of skin.",
-        "print": "The detail bands show a regular fine pattern across the face, the kind a printed dot screen "
-        "leaves.",
-        "default": "The detail bands are unevenly structured, with regular energy where skin would show random "
-        "noise.",
+        "replay": "The fine detail is periodic, as on a screen.",
+        "print": "The fine detail is a regular dot pattern.",
+        "default": "The fine detail is too regular for skin.",
     },
     "EdgeDetectionTool": {
-        "mask": "A sharp, continuous contour runs around the face and the eye openings: an outline that skin does "
-        "not have, consistent with the edge of a mask.",
-        "partial": "Straight, high-contrast edges frame a region of the face, the border of a cut-out placed over "
-        "it.",
-        "default": "The edges are dominated by straight, high-contrast lines while the facial features stay weak, "
-        "as on a flat medium.",
+        "mask": "A sharp outline runs around the face: a mask edge.",
+        "partial": "Straight edges frame part of the face: a cut-out.",
+        "default": "Straight sharp edges cross the face.",
     },
     "HOGTool": {
-        "mask": "The gradients over the cheeks are stiff and uniform and change abruptly at the face border, "
-        "unlike the smooth curvature of a real face.",
-        "default": "The gradients are weak and uniform across the cheeks and forehead, lacking the curvature of a "
-        "three-dimensional face: the face looks flat.",
+        "mask": "The gradients are stiff and break at the border.",
+        "default": "The gradients are flat, as on paper.",
     },
     "ZoomInTool": {
-        "replay": "Enlarged, the skin shows a fine regular grid and slight color fringes instead of pores.",
-        "print": "Enlarged, the skin shows a dot pattern and washed-out tones, like ink on paper.",
-        "mask": "Enlarged, the surface looks smooth and uniform, with a seam near its edge and no pores.",
-        "partial": "Enlarged, the region shows a patch whose texture, color and sharpness differ from the skin "
-        "around it.",
-        "default": "Enlarged, the region lacks the fine irregular detail of skin.",
+        "replay": "Up close the skin is a pixel grid.",
+        "print": "Up close the skin is ink dots.",
+        "mask": "Up close the surface is smooth, with a seam.",
+        "partial": "Up close one patch differs from the skin.",
+        "default": "Up close the skin detail is missing.",
     },
 }
 
 LIVE_FINDINGS: dict[str, str] = {
-    "FFTTool": "The spectrum falls off smoothly from the center with no isolated off-axis peaks: there is no "
-    "periodic pattern from a screen or a print.",
-    "LBPTool": "The texture codes vary irregularly over the cheeks and forehead like natural skin micro-texture, "
-    "with no repeating pattern.",
-    "WaveletTransformTool": "The detail bands show fine, irregular noise spread evenly over the face, as a single "
-    "capture of skin does.",
-    "EdgeDetectionTool": "The edges follow the natural features (eyes, nostrils, lips, jaw) and fade smoothly; "
-    "there is no cut-out contour or medium border.",
-    "HOGTool": "The gradients curve smoothly around the nose, cheeks and jaw, consistent with a three-dimensional "
-    "face.",
-    "ZoomInTool": "Enlarged, the skin shows pores and fine irregular texture, with no dots, grid or paper edge.",
+    "FFTTool": "The spectrum falls off smoothly, with no peaks.",
+    "LBPTool": "The texture is irregular, like skin.",
+    "WaveletTransformTool": "The fine detail is random noise, like skin.",
+    "EdgeDetectionTool": "The edges follow the natural features.",
+    "HOGTool": "The gradients curve like a real face.",
+    "ZoomInTool": "Up close the skin shows pores.",
 }
 
 # The same evidence in the words of someone looking at the image itself (stage-1 answers and captions, where
-# no tool has been called).
+# no tool has been called). Each names the cue its tool tests, so the tool a trajectory calls first follows
+# from the cue its fast answer states.
 SPOOF_APPEARANCE: dict[str, dict[str, str]] = {
     "FFTTool": {
-        "replay": "A faint regular ripple lies over the skin, the moire of a screen's pixel grid.",
-        "print": "A fine regular pattern runs across the whole face, as a printed dot screen leaves.",
-        "default": "Fine detail follows a regular pattern that skin does not have.",
+        "replay": "A faint ripple lies over the skin, like screen moire.",
+        "print": "A fine regular pattern covers the face, like print dots.",
+        "default": "Fine detail follows a regular pattern.",
     },
     "LBPTool": {
-        "print": "Up close the skin is a regular dot pattern with paper grain instead of pores.",
-        "mask": "The skin surface is uniform and synthetic, without the variation of pores.",
-        "replay": "The skin shows a grid-like regularity instead of pores.",
-        "default": "The skin texture is more uniform and repetitive than real skin.",
+        "print": "The skin looks like paper dots, with no pores.",
+        "mask": "The skin looks uniform and synthetic.",
+        "replay": "The skin looks like a grid, with no pores.",
+        "default": "The skin texture looks too uniform.",
     },
     "WaveletTransformTool": {
-        "replay": "Fine detail is regular and evenly spread, as in an image shown on a screen.",
-        "print": "Fine detail is regular across the face, like ink dots on paper.",
-        "default": "Fine detail is structured where real skin would look random.",
+        "replay": "Fine detail looks regular, as on a screen.",
+        "print": "Fine detail looks like ink dots.",
+        "default": "Fine detail looks too regular.",
     },
     "EdgeDetectionTool": {
-        "mask": "A sharp outline runs around the face and the eye openings, the edge of a mask.",
-        "partial": "A straight, sharp border frames part of the face, the edge of a cut-out placed over it.",
-        "default": "Straight, sharp lines cross the face while the features themselves look soft.",
+        "mask": "A sharp outline runs around the face.",
+        "partial": "A straight border frames part of the face.",
+        "default": "Straight sharp lines cross the face.",
     },
     "HOGTool": {
-        "mask": "Shading over the cheeks is stiff and changes abruptly at the face border.",
-        "default": "Shading is even across the cheeks and forehead, as on a flat surface.",
+        "mask": "The shading is stiff at the face border.",
+        "default": "The shading is flat, as on paper.",
     },
     "ZoomInTool": {
-        "replay": "Around the eyes and cheeks, color fringes and a fine grid replace skin detail.",
-        "print": "Around the eyes and cheeks, tones are washed out and detail dissolves into dots.",
-        "mask": "Around the edge of the face, the surface is smooth, with a visible seam.",
-        "partial": "One region differs from the skin around it in texture, color and sharpness.",
-        "default": "Locally, the fine irregular detail of skin is missing.",
+        "replay": "Color fringes show around the eyes.",
+        "print": "Tones look washed out around the eyes.",
+        "mask": "A seam shows near the face edge.",
+        "partial": "One region differs from the skin around it.",
+        "default": "Skin detail looks missing.",
     },
 }
 LIVE_APPEARANCE: dict[str, str] = {
-    "FFTTool": "Fine detail is irregular, with no ripple or regular pattern over the skin.",
-    "LBPTool": "The skin shows irregular pores and fine texture, with no repeating pattern.",
-    "WaveletTransformTool": "Fine detail and sensor noise are even over the face, as in a single capture.",
-    "EdgeDetectionTool": "Edges follow the natural features and fade smoothly, with no cut-out outline.",
-    "HOGTool": "Shading curves smoothly around the nose, cheeks and jaw.",
-    "ZoomInTool": "Up close, the skin shows pores and fine irregular texture.",
+    "FFTTool": "Fine detail looks irregular, with no ripple.",
+    "LBPTool": "The skin shows pores and irregular texture.",
+    "WaveletTransformTool": "Fine detail and noise look natural.",
+    "EdgeDetectionTool": "The edges follow the natural features.",
+    "HOGTool": "The shading curves around the nose and jaw.",
+    "ZoomInTool": "Up close the skin looks natural.",
 }
 
 
@@ -188,33 +166,20 @@ def appearance_cues(context: SampleContext, tools: list[str]) -> list[str]:
 
 
 INCONCLUSIVE = (
-    "This view alone is not conclusive: the pattern is weak and could come from the camera itself.",
-    "The result is ambiguous here, so I should not rely on it alone.",
-    "Nothing decisive stands out in this view.",
+    "This view is not conclusive.",
+    "The result is ambiguous here.",
 )
 
 SCANS_SPOOF: dict[str, tuple[str, ...]] = {
-    "replay": (
-        "The face looks flat and its colors slightly shifted, with a faint sheen over the skin.",
-        "The facial region appears evenly lit from the front, as if it were emitting light, and fine detail is soft.",
-    ),
-    "print": (
-        "The face looks flat, with muted colors and soft detail around the eyes and mouth.",
-        "Skin tones look washed out and the face lacks depth, with little fine texture visible.",
-    ),
-    "mask": (
-        "The face looks stiff and uniformly colored, and its outline does not blend into the head.",
-        "The expression looks rigid and the surface of the face is unusually even.",
-    ),
-    "partial": (
-        "Part of the face looks different from the rest: its sharpness and color do not match the surrounding skin.",
-        "One region of the face looks pasted on, with an unnatural border.",
-    ),
-    "default": ("The face shows irregularities that deserve a closer look.",),
+    "replay": ("The face looks flat and glossy.", "The face looks flat and evenly lit."),
+    "print": ("The face looks flat and dull.", "The face looks flat, with muted colors."),
+    "mask": ("The face looks stiff.", "The face looks rigid and even."),
+    "partial": ("Part of the face looks different.", "One region looks pasted on."),
+    "default": ("The face looks unusual.",),
 }
 SCANS_LIVE = (
-    "The face shows natural shading and proportions, and the expression looks relaxed.",
-    "Skin tone and shading vary naturally over the face, and the features look three-dimensional.",
+    "The face looks natural.",
+    "The face shows natural shading.",
 )
 
 LIGHTING = {
@@ -350,9 +315,9 @@ class TemplatedTeacher:
     def explanation(self, context: SampleContext) -> str:
         cue = appearance_cues(context, self.supported_tools(context))[0]
         closing = (
-            "There is no sign of a screen, print or mask, so this is a real person."
+            "There is no screen, print or mask."
             if context.label == "live"
-            else f"These are the marks of {MEDIUM[family(context)]}."
+            else f"It looks like {MEDIUM[family(context)]}."
         )
         return " ".join([self.scan(context), cue, closing])
 
@@ -377,14 +342,13 @@ class TemplatedTeacher:
     def trajectory_turn(self, context: SampleContext, messages: list[dict[str, Any]]) -> str:
         results = context.tool_results
         if not results and self.max_tool_calls == 0:
-            thinking = f"A first look at the facial region: {self.scan(context)} {self.conclusion(context)}"
+            thinking = f"{self.scan(context)} {self.conclusion(context)}"
             return f"<think>{thinking}</think>\n<answer>{self.answer_token(context)}</answer>"
         if not results:
-            tool = tool_plan(context)[0]
-            thinking = (
-                f"A first look at the facial region: {self.scan(context)} To test this, I will "
-                f"{PURPOSES[tool]}."
-            )
+            tool = self.supported_tools(context)[0]
+            # The first call tests the cue the fast answer stated (its tool's appearance), so the tool follows
+            # from the model's own words.
+            thinking = f"{appearance_cues(context, [tool])[0]} I will {PURPOSES[tool]}."
             return f"<think>{thinking}</think>\n{tool_call_text(tool, context)}"
         last = results[-1]
         verdict = agrees(context, last.spoof_probability)
@@ -401,16 +365,13 @@ class TemplatedTeacher:
             thinking = f"{observation} {self.conclusion(context)}"
             return f"<think>{thinking}</think>\n<answer>{self.answer_token(context)}</answer>"
         tool = remaining[0]
-        thinking = f"{observation} To gather more evidence, I will {PURPOSES[tool]}."
+        thinking = f"{observation} Next I will {PURPOSES[tool]}."
         return f"<think>{thinking}</think>\n{tool_call_text(tool, context)}"
 
     def conclusion(self, context: SampleContext) -> str:
         if context.label == "live":
-            return (
-                "Taken together, the face shows natural texture and shading and no trace of a screen, print "
-                "or mask: it is a real face."
-            )
-        return f"Taken together, these physical traces show {MEDIUM[family(context)]}: the image is a spoof."
+            return "So the face is real."
+        return f"So this is {MEDIUM[family(context)]}: a spoof."
 
     def answer_token(self, context: SampleContext) -> str:
         return ANSWER_SPOOF if context.label == "spoof" else ANSWER_REAL

@@ -96,6 +96,7 @@ def run_stages(
     sft_model = sft_stage(config, 2, annotated)
     results["after SFT"] = evaluate_policy(sft_model, config, splits, source)
     report(results)
+    report_format(config, held_out_format(sft_model, config, source=source, splits=splits))
     results["after GRPO"] = grpo.run(config, source=source, overwrite=True)
     report(results)
 
@@ -139,6 +140,46 @@ def evaluate_policy(model_dir: Path, config: ExperimentConfig, splits: ProtocolD
         final_answer=config.eval.final_answer,
         max_completion_length=config.grpo.max_completion_length,
     )
+
+
+def held_out_format(
+    model_dir: Path,
+    config: ExperimentConfig,
+    *,
+    samples: int = 48,
+    max_tokens: int | None = None,
+    source: Any = None,
+    splits: ProtocolData | None = None,
+) -> dict:
+    """rft.jobs.format_check's figures for greedy episodes of `model_dir` on the first `samples` held-out
+    source images (the dev split). `source`: an episode source already holding `model_dir`'s weights (the
+    demo's); None starts one for the call."""
+    from rft.jobs.format_check import format_rates
+
+    splits = splits or protocol_data(config.data)
+    held_out = splits.dev if splits.dev is not None else splits.source
+    rows = held_out.select(range(min(samples, len(held_out))))
+    own_source = source is None
+    source = inprocess_source(config, model_dir) if own_source else source
+    try:
+        return format_rates(
+            source,
+            list(rows["image"]),
+            list(rows["label"]),
+            max_tokens=max_tokens or config.grpo.max_completion_length,
+            max_tool_calls=config.grpo.max_tool_calls,
+        )
+    finally:
+        if own_source:
+            source.close()
+
+
+def report_format(config: ExperimentConfig, summary: dict) -> None:
+    """Print the stage-2 model's format figures and keep them in format.json."""
+    from rft.jobs.format_check import table_lines
+
+    print("\n".join(table_lines("[after SFT] format", summary)), flush=True)
+    write_json(config.run_dir / "format.json", summary)
 
 
 def sft_stage(config: ExperimentConfig, stage: int, data_dir: Path) -> Path:

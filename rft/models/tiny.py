@@ -55,6 +55,9 @@ class Preset:
 PRESETS = {
     # Tests: about 1-2 M parameters; loads in vLLM's CPU build.
     "tiny": Preset(128, 2, 2, 1, 256, 64, 2, 1, 128, 2048),
+    # The CPU demo: about 2 M parameters, deep and wide enough to learn paper 003's episode format from a few
+    # hundred templated trajectories in minutes on 2 cores (docs/EFFICACY.md).
+    "demo": Preset(128, 4, 2, 1, 384, 64, 2, 1, 128, 2048),
     # Benchmarks: about 100 M parameters.
     "small": Preset(768, 12, 12, 2, 2048, 384, 8, 6, 1536, 8192),
 }
@@ -64,7 +67,7 @@ COMMAND = "rft tiny-model"  # named in the marker of the folders it writes (rft.
 MANIFEST = "tiny_model.json"
 
 # Bumped whenever the tokenizer corpus or the architecture changes, so cached tiny models are rebuilt.
-TINY_MODEL_VERSION = 2
+TINY_MODEL_VERSION = 3
 
 
 def _round_up(value: int, multiple: int = 64) -> int:
@@ -202,6 +205,7 @@ def save_tiny_model(
         processor.save_pretrained(staging)
         manifest = {"arch": arch, "preset": preset, "image_size": image_size, "seed": seed}
         manifest["version"] = TINY_MODEL_VERSION
+        manifest["sizes"] = dataclasses.asdict(PRESETS[preset])
         manifest["parameters"] = count_parameters(model)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
@@ -212,7 +216,7 @@ def save_tiny_model(
 def ensure_tiny_model(cache_dir: Path, arch: str, preset: str = "tiny", image_size: int = 224) -> Path:
     """The cached model directory for (arch, preset, image_size), built on first use."""
     target = Path(cache_dir) / f"{preset}-{arch}-{image_size}"
-    if _built_version(target) != TINY_MODEL_VERSION:
+    if _built_manifest(target) != (TINY_MODEL_VERSION, dataclasses.asdict(PRESETS[preset])):
         save_tiny_model(target, arch, preset, image_size)
     return target
 
@@ -222,9 +226,11 @@ def _has_manifest(model_dir: Path) -> bool:
     return (model_dir / MANIFEST).is_file()
 
 
-def _built_version(model_dir: Path) -> int | None:
+def _built_manifest(model_dir: Path) -> tuple[int | None, dict | None]:
+    """The version and preset sizes a cached model was built with: a preset whose sizes changed is rebuilt."""
     manifest = model_dir / MANIFEST
-    return json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
+    built = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    return built.get("version"), built.get("sizes")
 
 
 def main(argv: list[str] | None = None) -> int:

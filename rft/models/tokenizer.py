@@ -74,10 +74,40 @@ _CUES = [
     "uniform LBP codes",
     "sharp edges along the cut-out",
 ]
+# The words of face-forensics evidence that short analyses are made of (the templated writer's among them,
+# rft.annotate.templated): with a merge for each, a sentence costs about one token a word.
+FAS_WORDS = (
+    "a ambiguous and are around as at attack behind border break brightly check close color colors conclusive "
+    "cover covers cross curve curves cut-out detail different differs dim dot dots dull edge edges even evenly "
+    "eyes face faint fake falls features fine flat follow follows for frame frames fringes from glossy "
+    "gradients grid halftone heavy here if in ink irregular is it jaw lies like lines lit look looks makeup "
+    "mask missing moire muted natural near next no noise nose not of off off-axis on one or out outline over "
+    "paper part partial pasted patch pattern peaks periodic photo pixel pores presentation print printed "
+    "random real recaptured region regular repeats replay result rigid ripple runs scene screen seam seams "
+    "shading sharp show shows skin smooth smoothly so spectrum spoof stiff straight surface synthetic texture "
+    "the there this tones too uniform unusual up view washed will with zoom I So It The There This"
+)
+# How often the protocol's own strings are repeated in the corpus, so that their merges win over the long
+# prompt texts' and a tool call, a tag or a tool name costs a few tokens.
+PROTOCOL_REPEATS = 40
+
+
+def protocol_texts() -> Iterator[str]:
+    """The exact strings of paper 003's episode format: the turn frames and a Hermes call of every tool, as
+    rft.annotate.verify.canonical_turn renders them."""
+    for tool in (f"{name}Tool" for name in _TOOLS):
+        call = {"name": tool, "arguments": {"expectation": "if fake"}}
+        yield f"<think>I will check.</think>\n<tool_call>\n{json.dumps(call)}\n</tool_call>"
+    yield '"bbox": [12, 34, 56, 78], "expectation": ""}}'
+    for token in ("<Real>", "<Spoof>"):
+        yield f"{token}<reason>The face looks real.</reason>"
+        yield f"<think>So the face is real.</think>\n<answer>{token}</answer>"
+    yield FAS_WORDS
 
 
 def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
-    """The texts the tokenizer learns from: every prompt of the project plus templated FAS explanations."""
+    """The texts the tokenizer learns from: every prompt of the project, the episode format's own strings
+    and templated FAS explanations."""
     yield from (
         tar_fas.SYSTEM_PROMPT,
         tar_fas.FIRST_ROUND_QUERY,
@@ -90,6 +120,8 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
     # The system turn carries every tool's JSON schema; learning it keeps episodes inside the context.
     for schema in tool_schemas():
         yield "\n" + json.dumps(schema)
+    for _ in range(PROTOCOL_REPEATS):
+        yield from protocol_texts()
     rng = random.Random(seed)
     for _ in range(explanations):
         label, cue, tool = rng.choice(["Real", "Spoof"]), rng.choice(_CUES), rng.choice(_TOOLS)

@@ -65,6 +65,7 @@ from rft.trainers.grpo_math import (
     token_advantages,
 )
 from rft.trainers.grpo_metrics import episode_metrics, summarize
+from rft.trainers.grpo_mutations import active_mutation, mutate_advantages, mutate_episode
 from rft.trainers.grpo_rewards import score_with_service
 from rft.trainers.grpo_settings import UnsupportedSetting, check_arguments
 from rft.trainers.grpo_weights import full_weights
@@ -162,6 +163,10 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         self._last_synced_step = -1  # as TRL's vLLM sync: the first generation pushes the weights too
         self._pushed_version: int | None = None
         self._seconds: dict[str, float] = defaultdict(float)  # rollout / reward / weight sync, this step
+        # A deliberate breakage for the learning test only (rft.trainers.grpo_mutations); None in real runs.
+        self.mutation = active_mutation()
+        if self.mutation is not None:
+            log.warning("test mutation %s is active: this run is broken on purpose", self.mutation)
 
     # -- TRL's generation step, replaced ------------------------------------------------------------------
     def generate_and_score(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -171,7 +176,7 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         labels = [as_label(example["label"]) for example in inputs]
         self.sync_weights()
         episodes, version = self._timed("rollout", self._rollouts, images, group)
-        batch = self._episode_batch(episodes)
+        batch = self._episode_batch([mutate_episode(e, self.mutation) for e in episodes])
         rewards_per_func, components = self._timed("reward", self._score, episodes, labels)
         scored = group_advantages(
             rewards_per_func,
@@ -180,7 +185,7 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
             scale_rewards=self.scale_rewards,
             aggregation=self.multi_objective_aggregation,
         )
-        advantages = scored.advantages[self._local_slice(len(inputs))]
+        advantages = mutate_advantages(scored.advantages[self._local_slice(len(inputs))], self.mutation)
         batch["advantages"] = advantages
         loss_mask = batch["completion_mask"] * batch["tool_mask"]
         batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()

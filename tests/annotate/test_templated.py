@@ -145,3 +145,31 @@ def test_zoom_box_targets_the_attacked_region_inside_the_image():
     assert eyes[1] < mouth[1] and eyes[3] < mouth[3]
     for box in (eyes, mouth):
         assert 0 <= box[0] < box[2] <= 64 and 0 <= box[1] < box[3] <= 64
+
+
+# A tiny demo model learns turns it can write whole: with the tokenizer's merges for the protocol's strings
+# (rft.models.tokenizer.protocol_texts, FAS_WORDS), each templated turn stays short (docs/EFFICACY.md).
+MAX_TURN_TOKENS = 64
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer():
+    from rft.models.tokenizer import train_tokenizer
+
+    return train_tokenizer("qwen2_5_vl", vocab_size=2048)
+
+
+@pytest.mark.parametrize("spoof_type", SPOOF_TYPES)
+def test_templated_turns_are_short_in_the_tiny_tokenizer(spoof_type, tiny_tokenizer):
+    messages = run_all_tasks(sample(spoof_type))["tool_trajectory"].final.messages
+    for text in (m["content"] for m in messages if m["role"] == "assistant"):
+        tokens = len(tiny_tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert tokens <= MAX_TURN_TOKENS, (tokens, text)
+
+
+def test_the_first_tool_tests_the_cue_the_fast_answer_states():
+    for spoof_type in SPOOF_TYPES:
+        messages = run_all_tasks(sample(spoof_type))["tool_trajectory"].final.messages
+        fast, first_call = [m["content"] for m in messages if m["role"] == "assistant"][:2]
+        cue = first_call.removeprefix("<think>").split(" I will ")[0]
+        assert cue in fast, (spoof_type, cue, fast)

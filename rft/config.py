@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rft.errors import RftError, short_repr, short_text
 from rft.methods import MethodName, method_named
 from rft.models.lora import LANGUAGE_MODEL_LORA_TARGETS
+from rft.tools.toolsets import ToolSetError, resolve_tool_set
 
 # Package data, so that an installed (not editable) copy resolves config names too.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -51,6 +52,26 @@ class RunConfig(Section):
     )
     output_dir: Path = Field(Path("runs"), description="Parent folder of run folders.")
     seed: int = Field(0, description="Seed for Python, NumPy and torch.")
+    tools: str | list[str] = Field(
+        "all",
+        description="The tools this run may use, read by SFT stage 2's conversations, GRPO (prompt, tool "
+        "execution, rewards) and evaluation: a set name (all, zoom_in, zoom_in+frequency, zoom_in+texture, "
+        "zoom_in+structure) or a list of tool names.",
+    )
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: str | list[str]) -> str | list[str]:
+        try:
+            resolve_tool_set(value)
+        except ToolSetError as error:
+            raise ValueError(f"{error}; set run.tools to one of them") from None
+        return value
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        """The allowed tools, in TOOL_NAMES order."""
+        return resolve_tool_set(self.tools)
 
     @field_validator("name")
     @classmethod

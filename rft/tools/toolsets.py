@@ -18,7 +18,7 @@ from rft.tools.toolbox import TOOL_NAMES
 ALL_TOOLS = "all"
 FREQUENCY_TOOLS = ("FFTTool", "WaveletTransformTool")
 TEXTURE_TOOLS = ("LBPTool",)
-STRUCTURE_TOOLS = ("HOGTool", "EdgeDetectionTool")
+STRUCTURE_TOOLS = ("EdgeDetectionTool", "HOGTool")  # in TOOL_NAMES order, as every resolved set is
 
 TOOL_SETS: dict[str, tuple[str, ...]] = {
     "zoom_in": ("ZoomInTool",),

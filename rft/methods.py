@@ -70,9 +70,13 @@ class Method:
             return ()
         return tuple(f.name for f in dataclasses.fields(self.coefficient_type))
 
-    def coefficients(self, overrides: Mapping[str, Any] | None = None) -> Coefficients:
+    def coefficients(
+        self, overrides: Mapping[str, Any] | None = None, tools: Sequence[str] | None = None
+    ) -> Coefficients:
         """The paper's coefficients with `overrides` in their place; a partial `tool_weights` keeps the
-        paper's gamma_k for the tools it does not name. Raises ValueError naming a key that does not apply."""
+        paper's gamma_k for the tools it does not name. `tools`, the run's tool set (run.tools), zeroes
+        gamma_k of every tool outside it: a call to a tool the run may not use earns nothing (Table 2's
+        arms). Raises ValueError naming a key that does not apply."""
         overrides = dict(overrides or {})
         names = self.coefficient_names()
         foreign = sorted(set(overrides) - set(names))
@@ -86,6 +90,9 @@ class Method:
             return None
         if "tool_weights" in overrides and isinstance(base, DtGrpoCoefficients):
             overrides["tool_weights"] = {**base.tool_weights, **overrides["tool_weights"]}
+        if tools is not None and isinstance(base, DtGrpoCoefficients):
+            weights = overrides.get("tool_weights", base.tool_weights)
+            overrides["tool_weights"] = {name: (w if name in tools else 0.0) for name, w in weights.items()}
         return dataclasses.replace(base, **overrides)
 
     def reward_functions(

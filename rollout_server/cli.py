@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rft.auth import check_exposure, resolve_token
 from rft.errors import RftError
+from rft.tools.toolsets import ToolSetError, tool_set_from_text
 
 # The docstring above is the --help text. This module is shared by __main__ (a worker) and pool (--workers N).
 TOKEN_ENV = "RFT_ROLLOUT_TOKEN"
@@ -50,6 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-model-len", type=int, default=4096, help="context length in tokens")
     parser.add_argument("--max-tool-calls", type=int, default=3, help="tool calls per episode (paper 003: 3)")
+    parser.add_argument(
+        "--tools",
+        default="all",
+        help="the tool set episodes offer and may run: a set name (all, zoom_in, zoom_in+frequency, "
+        "zoom_in+texture, zoom_in+structure) or comma-separated tool names; a trainer's run.tools must match",
+    )
     parser.add_argument("--image-size", type=int, default=224, help="side of ZoomInTool's output")
     parser.add_argument("--enable-lora", action="store_true", help="accept LoRA adapters (/v1/adapters)")
     parser.add_argument("--max-lora-rank", type=int, default=16)
@@ -62,6 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--model '{args.model}' is not a local checkpoint directory (no config.json)")
     if args.workers < 1 or args.max_tool_calls < 0 or args.max_model_len < 256:
         parser.error("--workers must be >= 1, --max-tool-calls >= 0 and --max-model-len >= 256")
+    try:
+        args.tool_names = tool_set_from_text(args.tools)
+    except ToolSetError as error:
+        parser.error(f"--tools: {error}")
     args.token = resolve_token(args.token, TOKEN_ENV)
     _check_exposure(parser, args)
     return args
@@ -83,7 +94,7 @@ def worker_argv(args: argparse.Namespace, port: int) -> list[str]:
     argv = [sys.executable, "-m", "rollout_server", "--model", str(args.model), "--host", args.host]
     argv += ["--port", str(port), "--reward-service", args.reward_service]
     argv += ["--max-model-len", str(args.max_model_len), "--max-tool-calls", str(args.max_tool_calls)]
-    argv += ["--image-size", str(args.image_size), "--seed", str(args.seed)]
+    argv += ["--image-size", str(args.image_size), "--seed", str(args.seed), "--tools", args.tools]
     argv += ["--max-lora-rank", str(args.max_lora_rank)] + (["--enable-lora"] if args.enable_lora else [])
     argv += ["--insecure-no-token"] if args.insecure_no_token else []
     if args.gpu_memory_utilization is not None:

@@ -9,6 +9,8 @@ Where an episode stops (docs/ROLLOUT_SERVER.md): at the first answer; at a turn 
 nor an answer; at a tool call beyond `max_tool_calls` (not executed, as rft.parsing counts it); when a turn
 is cut by `max_tokens`; or when the context is full. An invalid tool call within the limit is answered
 with the error as text, so the model sees why and the episode goes on; it still counts against the limit.
+A call to a tool outside the run's tool set (the tools the tokenizer's prompt lists, run.tools) is an
+invalid call like one to an unknown tool: not executed, answered with the error.
 The error may quote the policy's call, `<|im_start|>` or `<|image_pad|>` included: like every scripted turn it
 is tokenised by `ConversationTokenizer`, which keeps such text plain (docs/ROLLOUT_SERVER.md).
 """
@@ -37,6 +39,7 @@ from rft.prompts.episodes import (
 )
 from rft.rollout.episode import Completion, Episode, SamplingSettings, ToolCallRecord
 from rft.rollout.protocols import ToolRunner
+from rft.tools.toolsets import unavailable_tool_error
 from rollout_server.sampling import Sampler
 
 
@@ -208,6 +211,10 @@ class EpisodeRunner:
         if not call.valid:
             conv.tool_calls.append(ToolCallRecord(call.name, None, False, call.error, 0.0))
             return tool_error_message(call.error)
+        if call.name not in self.tokenizer.tool_names:  # outside the run's tool set: as an unknown tool
+            error = str(unavailable_tool_error(call.name, self.tokenizer.tool_names))
+            conv.tool_calls.append(ToolCallRecord(call.name, None, False, error, 0.0))
+            return tool_error_message(error)
         arguments = call.arguments.model_dump(mode="json")
         start = time.perf_counter()
         result = await asyncio.to_thread(

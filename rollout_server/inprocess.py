@@ -22,6 +22,7 @@ from rft.models.vllm_engine import on_cpu_host
 from rft.rollout.episode import Episode
 from rft.rollout.protocols import ToolRunner
 from rft.rollout.sampling import SampleGroup, SampleResponse, Sampling, completion_out
+from rft.tools.schemas import tool_schemas
 from rollout_server.episodes import EpisodeRunner
 from rollout_server.sampling import VLLMSampler
 from rollout_server.weights import weights_payload
@@ -43,10 +44,13 @@ class InProcessRollouts:
         image_size: int = 224,
         seed: int = 0,
         gpu_memory_utilization: float | None = None,
+        tool_names: Sequence[str] | None = None,
     ) -> None:
         arch = detect_arch(Path(model_dir))
         processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
-        self.tokenizer = ConversationTokenizer(install_chat_template(processor, arch), arch)
+        # The run's tool set (run.tools; None: all six) is what the prompt lists and what episodes may run.
+        schemas = tool_schemas(tool_names)
+        self.tokenizer = ConversationTokenizer(install_chat_template(processor, arch), arch, tools=schemas)
         self.sampler = VLLMSampler(
             model_dir,
             max_model_len=max_model_len,

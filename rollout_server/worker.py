@@ -9,6 +9,7 @@ import uvicorn
 from reward_service.client import connect
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, install_chat_template
+from rft.tools.schemas import tool_schemas
 from rollout_server.app import create_app
 from rollout_server.episodes import EpisodeRunner
 from rollout_server.sampling import VLLMSampler
@@ -20,7 +21,7 @@ def build_engine(args: argparse.Namespace) -> Engine:
 
     arch = detect_arch(args.model)
     processor = install_chat_template(AutoProcessor.from_pretrained(args.model, local_files_only=True), arch)
-    tokenizer = ConversationTokenizer(processor, arch)
+    tokenizer = ConversationTokenizer(processor, arch, tools=tool_schemas(args.tool_names))
     sampler = VLLMSampler(
         args.model,
         max_model_len=args.max_model_len,

@@ -23,6 +23,7 @@ from rft.annotate.teacher import HttpTeacher, TeacherFatal, TeacherSettings
 from rft.annotate.templated import TemplatedTeacher
 from rft.experts.bank import ExpertBank
 from rft.outputs import OutputDirError
+from rft.tools.toolsets import tool_set_from_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="default: all four")
     writer = parser.add_mutually_exclusive_group(required=True)
     writer.add_argument("--templated", action="store_true", help="the deterministic teacher-free writer")
+    writer.add_argument(
+        "--tools",
+        default="all",
+        help="with --templated: the tool set stage-2 trajectories may call (a set name such as zoom_in or "
+        "zoom_in+texture, or comma-separated tool names; run.tools)",
+    )
     writer.add_argument("--teacher-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument(
         "--teacher-model", help="model name sent to the teacher (required with --teacher-url)"
@@ -113,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 def make_teacher(args, annotation: AnnotationSettings):
     if args.templated:
         return TemplatedTeacher(
-            max_tool_calls=annotation.max_tool_calls, min_tool_calls=annotation.min_tool_calls
+            max_tool_calls=annotation.max_tool_calls,
+            min_tool_calls=annotation.min_tool_calls,
+            tools=tool_set_from_text(args.tools),
         )
     if not args.teacher_model:
         raise ValueError("--teacher-model is required with --teacher-url")

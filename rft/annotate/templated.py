@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rft.annotate.samples import SampleContext
 from rft.annotate.teacher import TeacherReply, TeacherRequest
 from rft.prompts.tar_fas import ANSWER_REAL, ANSWER_SPOOF
+from rft.tools import TOOL_NAMES
 
 SOURCE = "templated"
 
@@ -289,9 +291,14 @@ class TemplatedTeacher:
 
     source = SOURCE
 
-    def __init__(self, max_tool_calls: int = 3, min_tool_calls: int = 1) -> None:
+    def __init__(
+        self, max_tool_calls: int = 3, min_tool_calls: int = 1, tools: Sequence[str] | None = None
+    ) -> None:
         self.max_tool_calls = max_tool_calls
         self.min_tool_calls = min_tool_calls
+        # The run's tool set (run.tools): stage-2 trajectories call only these. Stage 1's text keeps every
+        # tool's cue, so that it is the same for every tool set (the ablation shares it).
+        self.tools = tuple(tools) if tools is not None else TOOL_NAMES
         self.requests = 0
 
     async def complete(self, request: TeacherRequest) -> TeacherReply:
@@ -345,7 +352,7 @@ class TemplatedTeacher:
             thinking = f"{self.scan(context)} {self.conclusion(context)}"
             return f"<think>{thinking}</think>\n<answer>{self.answer_token(context)}</answer>"
         if not results:
-            tool = self.supported_tools(context)[0]
+            tool = self.allowed(self.supported_tools(context))[0]
             # The first call tests the cue the fast answer stated (its tool's appearance), so the tool follows
             # from the model's own words.
             thinking = f"{appearance_cues(context, [tool])[0]} I will {PURPOSES[tool]}."
@@ -358,7 +365,7 @@ class TemplatedTeacher:
             else pick(INCONCLUSIVE, context.sample_id, len(results))
         )
         used = {result.name for result in results}
-        remaining = [tool for tool in tool_plan(context) if tool not in used]
+        remaining = [tool for tool in self.allowed(tool_plan(context)) if tool not in used]
         enough = len(results) >= planned_calls(context, self.min_tool_calls, self.max_tool_calls)
         must_answer = len(results) >= self.max_tool_calls or not remaining or _told_to_answer(messages)
         if must_answer or (enough and verdict is not False):
@@ -367,6 +374,10 @@ class TemplatedTeacher:
         tool = remaining[0]
         thinking = f"{observation} Next I will {PURPOSES[tool]}."
         return f"<think>{thinking}</think>\n{tool_call_text(tool, context)}"
+
+    def allowed(self, plan: list[str]) -> list[str]:
+        """`plan` without the tools outside the set; the set itself when the plan has none of them."""
+        return [tool for tool in plan if tool in self.tools] or list(self.tools)
 
     def conclusion(self, context: SampleContext) -> str:
         if context.label == "live":

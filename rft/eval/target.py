@@ -46,6 +46,7 @@ from rft.prompts.episodes import first_turn_messages
 from rft.rollout.episode import Episode, single_turn_episode, without_sampled_vision_tokens
 from rft.rollout.protocols import EpisodeSource
 from rft.rollout.sampling import Sampling
+from rft.tools.schemas import tool_schemas
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -373,6 +374,7 @@ def evaluate_targets(
     final_answer: bool = True,
     max_completion_length: int = 256,
     progress: bool = True,
+    tool_names: Sequence[str] | None = None,
 ) -> dict[str, dict]:
     """Evaluate the policy on each target domain by its fast and its final answer (paper 003 Sec. 4.1).
 
@@ -391,6 +393,7 @@ def evaluate_targets(
     `model` may be the trained, wrapped model (`eval_module`); it is put in eval mode and every submodule's
     mode is restored after. With an `accelerator` of several processes every process must call this with the
     same arguments (see the module docstring); only the main process needs the `episode_source`.
+    `tool_names` is the run's tool set (None: all six); the episode source must offer the same.
     """
     chosen = method_named(method)
     if not chosen.fast_answer and not final_answer:
@@ -399,7 +402,8 @@ def evaluate_targets(
     module = eval_module(model, accelerator)
     scorer = _TargetScorer(
         module=module,
-        tokenizer=ConversationTokenizer(processor, arch),
+        # The fast answer's prompt lists the run's tools (run.tools), as in training.
+        tokenizer=ConversationTokenizer(processor, arch, tools=tool_schemas(tool_names)),
         processes=processes,
         device=accelerator.device if accelerator is not None else _device(module),
         method=chosen,

@@ -4,11 +4,13 @@ in-process modes, chosen by the config's `rollout` and `reward_service` sections
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from rft.config import RolloutConfig
 from rft.errors import RunSetupError
 from rft.rollout.protocols import EpisodeSource, ToolRunner
+from rft.tools.toolbox import TOOL_NAMES
 
 
 def check_rollout_settings(rollout: RolloutConfig) -> None:
@@ -29,6 +31,7 @@ def episode_source(
     tools: ToolRunner,
     seed: int,
     tool_episodes: bool = True,
+    tool_names: Sequence[str] | None = None,
 ) -> EpisodeSource:
     """The rollout servers (server mode; waits until they are ready and checks that they stop episodes at
     `max_tool_calls` when `tool_episodes`) or vLLM in this process. Build it on the main process only."""
@@ -43,6 +46,7 @@ def episode_source(
             image_size=image_size,
             seed=seed,
             gpu_memory_utilization=rollout.gpu_memory_utilization,
+            tool_names=tool_names,
         )
     from rollout_server.client import RolloutClient
 
@@ -56,7 +60,21 @@ def episode_source(
     ready = client.wait_ready(timeout_s=rollout.request_timeout_s)
     if tool_episodes:
         check_tool_limit(ready, max_tool_calls)
+        check_tool_set(ready, tool_names)
     return client
+
+
+def check_tool_set(ready: dict[str, dict], tool_names: Sequence[str] | None) -> None:
+    """The servers offer and run their own --tools while the rewards count run.tools: refuse a run where the
+    two differ (a server that does not report its tools offers all six)."""
+    wanted = list(tool_names) if tool_names is not None else list(TOOL_NAMES)
+    for url, answer in ready.items():
+        served = answer.get("tools", list(TOOL_NAMES))
+        if served != wanted:
+            raise RunSetupError(
+                f"rollout server {url} offers the tools {', '.join(served)} but run.tools is "
+                f"{', '.join(wanted)}; restart it with --tools {','.join(wanted)} or set run.tools to match"
+            )
 
 
 def check_tool_limit(ready: dict[str, dict], max_tool_calls: int) -> None:

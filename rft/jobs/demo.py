@@ -81,6 +81,7 @@ def inprocess_source(config: ExperimentConfig, model_dir: Path) -> Any:
         image_size=config.data.image_size,
         seed=config.run.seed,
         gpu_memory_utilization=config.rollout.gpu_memory_utilization,
+        tool_names=config.run.tool_names,
     )
 
 
@@ -109,7 +110,7 @@ def annotate(config: ExperimentConfig, splits: ProtocolData) -> Path:
     root = splits.roots[selection.dataset]
     out = config.run_dir / "annotated"
     argv = ["--data", str(root), "--out", str(out), "--templated", "--quiet"]
-    argv += ["--tasks", "knowledge_transfer", "tool_trajectory"]
+    argv += ["--tasks", "knowledge_transfer", "tool_trajectory", "--tools", ",".join(config.run.tool_names)]
     if selection.splits:
         (split,) = selection.splits
         argv += ["--split", split]
@@ -139,6 +140,7 @@ def evaluate_policy(model_dir: Path, config: ExperimentConfig, splits: ProtocolD
         seed=config.run.seed,
         final_answer=config.eval.final_answer,
         max_completion_length=config.grpo.max_completion_length,
+        tool_names=config.run.tool_names,
     )
 
 

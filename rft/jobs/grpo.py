@@ -97,7 +97,7 @@ def check_run(
     from rft.trainers.run_folders import check_fresh_start, policy_dir, resume_checkpoint
 
     grpo, out = config.grpo, grpo_dir(config)
-    reward_coefficients(grpo.method, grpo.coefficients)
+    reward_coefficients(grpo.method, grpo.coefficients, config.run.tool_names)
     accumulation = accumulation_steps(
         generation_batch_size=grpo.generation_batch_size,
         per_device_train_batch_size=grpo.per_device_train_batch_size,
@@ -151,6 +151,7 @@ def build_trainer(
             tools=connect(config.reward_service.url, token_env=config.reward_service.token_env),
             seed=config.run.seed,
             tool_episodes=method_named(grpo.method).uses_tools,
+            tool_names=config.run.tool_names,
         )
     evaluation = TargetEvaluation(
         evaluate=target_evaluator(config, processor=processor, model_dir=model_dir, targets=splits.targets),
@@ -169,6 +170,7 @@ def build_trainer(
         tensorboard_dir=out / "tensorboard" if grpo.report_to == "tensorboard" else None,
         rollouts_dir=out / "rollouts" if grpo.record_rollouts else None,
         callbacks=[evaluation],
+        tools=config.run.tool_names,
     )
     evaluation.attach(trainer)
     return trainer, evaluation
@@ -197,6 +199,7 @@ def target_evaluator(
             seed=config.run.seed,
             final_answer=config.eval.final_answer,
             max_completion_length=config.grpo.max_completion_length,
+            tool_names=config.run.tool_names,
         )
 
     return score_targets

@@ -95,6 +95,7 @@ def build_trainer(config: ExperimentConfig, *, model_dir: Path, dataset: Any, ou
         output_dir=out / "checkpoints",
         seed=config.run.seed,
         tensorboard_dir=out / "tensorboard",
+        tools=config.run.tool_names,
     )
 
 

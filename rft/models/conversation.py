@@ -95,6 +95,8 @@ class ConversationTokenizer:
         self.tokenizer = processor.tokenizer
         self.arch = arch
         self.tools = tool_schemas() if tools is None else tools
+        # The tools the prompt offers are the ones an episode may run (rollout_server.episodes).
+        self.tool_names = tuple(schema["function"]["name"] for schema in self.tools)
         self.end_of_turn_id = self.tokenizer.convert_tokens_to_ids(END_OF_TURN)
         self.placeholder_ids = self.encode(IMAGE_PLACEHOLDER[arch])
         self.vision_ids = frozenset(vision_token_ids(self.tokenizer))

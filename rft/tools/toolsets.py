@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rft.tools.errors import short_repr
+from rft.tools.errors import UnknownToolError, short_repr
 from rft.tools.toolbox import TOOL_NAMES
 
 ALL_TOOLS = "all"
@@ -64,3 +64,16 @@ def tool_set_label(tools: ToolSet) -> str:
         if members == names:
             return label
     return "+".join(name.removesuffix("Tool") for name in names)
+
+
+def unavailable_tool_error(name: str, allowed: Iterable[str]) -> UnknownToolError:
+    """What a call to a tool outside the run's set gets: the same error as a call to an unknown tool,
+    naming the tools this run offers (the ones its prompt lists)."""
+    return UnknownToolError(short_repr(name), f"unknown tool; expected one of {', '.join(allowed)}")
+
+
+def tool_set_from_text(text: str) -> tuple[str, ...]:
+    """A command line's tool set: a set name, or comma-separated tool names (`--tools HOGTool,ZoomInTool`)."""
+    if "," in text or text in TOOL_NAMES:
+        return resolve_tool_set([name.strip() for name in text.split(",")])
+    return resolve_tool_set(text)

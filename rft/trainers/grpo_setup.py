@@ -4,6 +4,7 @@ demo). Each function takes the flat values it needs, not the whole config."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -26,12 +27,14 @@ class CheckpointedGRPOTrainer(AtomicCheckpoints, EpisodeGRPOTrainer):
     """EpisodeGRPOTrainer with atomic checkpoints and exact full-weight resume (rft.trainers.checkpoints)."""
 
 
-def reward_coefficients(method: str, coefficients: RewardCoefficients) -> Coefficients:
+def reward_coefficients(
+    method: str, coefficients: RewardCoefficients, tools: Sequence[str] | None = None
+) -> Coefficients:
     """The paper's coefficients with the config's non-null values in their place (rft.methods' one
-    override path)."""
+    override path); gamma_k is zero for a tool outside `tools` (run.tools)."""
     given = {k: v for k, v in coefficients.model_dump().items() if v is not None}
     try:
-        return method_named(method).coefficients(given)
+        return method_named(method).coefficients(given, tools)
     except (ValueError, TypeError) as error:
         raise RunSetupError(f"grpo.coefficients: {error}") from None
 
@@ -128,8 +131,10 @@ def build_grpo_trainer(
     tensorboard_dir: Path | None,
     rollouts_dir: Path | None,
     callbacks: list[TrainerCallback] | None = None,
+    tools: Sequence[str] | None = None,
 ) -> CheckpointedGRPOTrainer:
-    """The trainer for `grpo.method`. `source` is None on every process but the main one."""
+    """The trainer for `grpo.method`. `source` is None on every process but the main one; `tools` is the
+    run's tool set (run.tools), whose rewards alone count (`reward_coefficients`)."""
     extra: list[TrainerCallback] = list(callbacks or [])
     if tensorboard_dir is not None:
         extra.append(TensorBoardIn(tensorboard_dir))
@@ -141,7 +146,7 @@ def build_grpo_trainer(
         episode_source=source,
         method=grpo.method,
         reward_scorer=reward_scorer,
-        coefficients=reward_coefficients(grpo.method, grpo.coefficients),
+        coefficients=reward_coefficients(grpo.method, grpo.coefficients, tools),
         max_tool_calls=grpo.max_tool_calls,
         callbacks=extra,
         peft_config=lora_config(rank=grpo.lora_rank, alpha=grpo.lora_alpha) if grpo.use_lora else None,

@@ -22,6 +22,7 @@ Checkpoints are made atomic here: written to a staging folder and renamed into p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from peft import LoraConfig
 from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
 
 from rft.config import SFTConfig
+from rft.tools.schemas import tool_schemas
 from rft.trainers.checkpoints import (
     STAGING_DIR,
     AtomicCheckpoints,
@@ -76,6 +78,7 @@ class MultiTurnSFTTrainer(AtomicCheckpoints, trl.SFTTrainer):
         max_length: int | None = None,
         peft_config: LoraConfig | None = None,
         callbacks: list[TrainerCallback] | None = None,
+        tools: Sequence[str] | None = None,
     ) -> None:
         tokenizer = processing_class.tokenizer
         if tokenizer.pad_token is None:  # batches are padded; pads are never trained on (label -100)
@@ -83,7 +86,10 @@ class MultiTurnSFTTrainer(AtomicCheckpoints, trl.SFTTrainer):
         super().__init__(
             model=model,
             args=args,
-            data_collator=MultiTurnSFTCollator(processing_class, first_round_weight, max_length),
+            # The system turn lists the run's tools (run.tools), as GRPO's and evaluation's prompts do.
+            data_collator=MultiTurnSFTCollator(
+                processing_class, first_round_weight, max_length, tools=tool_schemas(tools)
+            ),
             train_dataset=train_dataset,
             processing_class=processing_class,
             peft_config=peft_config,
@@ -185,6 +191,7 @@ def build_sft_trainer(
     output_dir: Path,
     seed: int,
     tensorboard_dir: Path | None = None,
+    tools: Sequence[str] | None = None,
 ) -> MultiTurnSFTTrainer:
     """The trainer for `sft.stage`; checkpoints go to `output_dir`, TensorBoard events to `tensorboard_dir`
     (default: `output_dir/tensorboard`) when `sft.report_to` is tensorboard."""
@@ -200,4 +207,5 @@ def build_sft_trainer(
         max_length=sft.max_length,
         peft_config=lora_config(sft) if sft.use_lora else None,
         callbacks=callbacks,
+        tools=tools,
     )

@@ -27,6 +27,7 @@ async def readyz(service: Service) -> Response:
             "ready": True,
             "weights_version": service.weights_version,
             "max_tool_calls": service.engine.runner.max_tool_calls,
+            "tools": list(service.engine.tokenizer.tool_names),
         }
     )
 

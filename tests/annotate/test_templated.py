@@ -16,6 +16,7 @@ from rft.annotate.teacher import png_data_url
 from rft.annotate.templated import TemplatedTeacher, tool_plan, zoom_box
 from rft.data.schema import attack_category
 from rft.parsing.tar_fas import parse_episode
+from rft.tools.toolsets import resolve_tool_set
 
 SPOOF_TYPES = [
     "live",
@@ -60,9 +61,11 @@ def sample(spoof_type: str, sample_id: str = "s-1", illumination: str | None = "
     return Sample(context=context, image=IMAGE)
 
 
-def run_all_tasks(item: Sample, experts=None, annotation: AnnotationSettings | None = None) -> dict:
+def run_all_tasks(
+    item: Sample, experts=None, annotation: AnnotationSettings | None = None, tools=None
+) -> dict:
     annotation = annotation or AnnotationSettings()
-    teacher = TemplatedTeacher(annotation.max_tool_calls, annotation.min_tool_calls)
+    teacher = TemplatedTeacher(annotation.max_tool_calls, annotation.min_tool_calls, tools=tools)
 
     async def go():
         outcomes = {}
@@ -173,3 +176,17 @@ def test_the_first_tool_tests_the_cue_the_fast_answer_states():
         fast, first_call = [m["content"] for m in messages if m["role"] == "assistant"][:2]
         cue = first_call.removeprefix("<think>").split(" I will ")[0]
         assert cue in fast, (spoof_type, cue, fast)
+
+
+@pytest.mark.parametrize("tool_set", ["zoom_in", "zoom_in+texture", "zoom_in+structure"])
+@pytest.mark.parametrize("spoof_type", SPOOF_TYPES)
+def test_trajectories_call_only_the_tools_of_the_set_and_stage1_is_the_same(tool_set, spoof_type):
+    allowed = resolve_tool_set(tool_set)
+    limited = run_all_tasks(sample(spoof_type), FixedExperts(0.5), tools=allowed)
+    trajectory = limited["tool_trajectory"]
+    assert trajectory.kept, (trajectory.final.reason, trajectory.final.teacher_turns)
+    texts = [m["content"] for m in trajectory.final.messages if m["role"] == "assistant"]
+    called = [call.name for call in parse_episode(texts).tool_calls]
+    assert called and set(called) <= set(allowed)
+    every = run_all_tasks(sample(spoof_type), FixedExperts(0.5))
+    assert limited["knowledge_transfer"].record() == every["knowledge_transfer"].record()

@@ -185,3 +185,21 @@ def test_coefficients_keep_their_own_copy_of_the_tool_weights():
 def test_st_grpo_hand_worked(turns, expected):
     reward = st_grpo_reward(parse_episode(turns), "spoof")
     assert (reward.reasoning_format, reward.accuracy, reward.tool_bonus, reward.total) == expected
+
+
+def test_a_tool_outside_the_runs_set_earns_nothing():
+    from rft.config import RewardCoefficients
+    from rft.methods import method_named
+    from rft.trainers.grpo_setup import reward_coefficients
+
+    limited = method_named("dt_grpo").coefficients({}, tools=("ZoomInTool", "LBPTool"))
+    assert limited.tool_weights == {
+        name: (0.2 if name in ("ZoomInTool", "LBPTool") else 0.0) for name in TOOL_NAMES
+    }
+    turns = [FAST_SPOOF, call("FFTTool"), call("ZoomInTool", ZOOM), SAYS_SPOOF]
+    assert terms(turns)[2] == pytest.approx(0.4)  # every tool counts by default
+    assert terms(turns, coefficients=limited)[2] == pytest.approx(0.2)  # FFTTool is outside the set
+    # The config's own gamma_k stay for the tools in the set; the job's path gives the same.
+    given = RewardCoefficients(tool_weights={"ZoomInTool": 0.5, "FFTTool": 0.5})
+    from_config = reward_coefficients("dt_grpo", given, ("ZoomInTool",))
+    assert from_config.tool_weights["ZoomInTool"] == 0.5 and from_config.tool_weights["FFTTool"] == 0.0

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import ImageFile
 
 from rft.codec import encode_png
+from rft.tools import TOOL_NAMES
 from rollout_server import api
 from rollout_server.api import MAX_TEXT_CHARS
 from rollout_server.app import create_app
@@ -73,7 +74,7 @@ class FakeRunner:
 
 def fake_engine() -> SimpleNamespace:
     tokenizer = SimpleNamespace(
-        decode=lambda ids: "text", end_of_turn_id=0, processor=None, arch="qwen2_5_vl"
+        decode=lambda ids: "text", end_of_turn_id=0, processor=None, arch="qwen2_5_vl", tool_names=TOOL_NAMES
     )
     return SimpleNamespace(sampler=FakeSampler(), runner=FakeRunner(), tokenizer=tokenizer)
 
@@ -107,7 +108,12 @@ def test_before_start_up_only_liveness_answers() -> None:
 
 
 def test_ready_worker_reports_version_and_tool_limit(client: TestClient) -> None:
-    assert client.get("/readyz").json() == {"ready": True, "weights_version": 0, "max_tool_calls": 3}
+    assert client.get("/readyz").json() == {
+        "ready": True,
+        "weights_version": 0,
+        "max_tool_calls": 3,
+        "tools": list(TOOL_NAMES),
+    }
 
 
 def test_samples_answer_with_decoded_completions(client: TestClient) -> None:

@@ -65,7 +65,7 @@ class RunConfig(Section):
         try:
             resolve_tool_set(value)
         except ToolSetError as error:
-            raise ValueError(f"{error}; set run.tools to one of them") from None
+            raise ValueError(str(error)) from None
         return value
 
     @property
@@ -332,6 +332,58 @@ class EvalConfig(Section):
     )
 
 
+AblationStage = Literal["kt", "fi", "rl"]
+STAGE_ORDER: tuple[str, ...] = ("kt", "fi", "rl")
+
+
+class AblationArm(Section):
+    """One arm of paper 003's ablations: its tool set (Table 2) and its stages (Table 3): kt = knowledge
+    transfer (SFT stage 1), fi = format injection (SFT stage 2), rl = DT-GRPO."""
+
+    name: str = Field(..., min_length=1, max_length=64, description="The arm's row in the table.")
+    tools: str | list[str] = Field("all", description="The arm's tool set, as run.tools.")
+    stages: list[AblationStage] = Field(["kt", "fi", "rl"], description="Stages in order, e.g. [kt, fi].")
+
+    @field_validator("name")
+    @classmethod
+    def _one_table_cell(cls, value: str) -> str:
+        if not value.isprintable() or "|" in value:
+            raise ValueError(f"must be printable text without '|' (a table cell), got {short_repr(value)}")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: str | list[str]) -> str | list[str]:
+        return RunConfig._known_tools(value)
+
+    @field_validator("stages")
+    @classmethod
+    def _in_order(cls, value: list[str]) -> list[str]:
+        if not value or value != sorted(set(value), key=STAGE_ORDER.index):
+            raise ValueError(
+                f"must be distinct stages in the order kt, fi, rl, got {value}; e.g. [kt, fi, rl]"
+            )
+        return value
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return resolve_tool_set(self.tools)
+
+
+class AblationConfig(Section):
+    """launch/ablation.py: the arms, each run once per seed (docs/EFFICACY.md, "Ablations")."""
+
+    arms: list[AblationArm] = Field(default_factory=list, description="The arms, one table row each.")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="run.seed of each repetition.")
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> AblationConfig:
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be distinct, got {names}; rename the repeated arm")
+        return self
+
+
 class ExperimentConfig(Section):
     run: RunConfig = Field(default_factory=RunConfig)
     model: ModelConfig
@@ -341,6 +393,7 @@ class ExperimentConfig(Section):
     reward_service: RewardServiceConfig = Field(default_factory=RewardServiceConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    ablation: AblationConfig = Field(default_factory=AblationConfig)
 
     @model_validator(mode="after")
     def _sections_agree(self) -> ExperimentConfig:

@@ -101,3 +101,7 @@ def base_model_dir(model: ModelConfig, image_size: int) -> Path:
 
 def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())

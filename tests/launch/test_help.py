@@ -12,6 +12,7 @@ HELP_PHRASES = {
     "sft": ["accelerate launch", "--resume", "section.key=value"],
     "grpo": ["accelerate launch", "--resume", "section.key=value"],
     "demo": ["--config", "section.key=value"],
+    "ablation": ["--config", "section.key=value", "resumes", "mean ± std"],
 }
 
 

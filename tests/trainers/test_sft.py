@@ -551,3 +551,28 @@ def test_stage_two_may_train_its_own_number_of_steps(tmp_path):
     assert steps(stage=2, max_steps=100, stage2_max_steps=30) == 30
     assert steps(stage=2, max_steps=100) == 100
     assert steps(stage=1, max_steps=None) == -1  # num_train_epochs decides
+
+
+def test_the_system_turn_lists_only_the_runs_tools(tiny_model_dir, tmp_path):
+    model, processor = load_policy(tiny_model_dir)
+    dataset = conversations_to_dataset([tool_trajectory(0)])
+    trainers = {
+        tools: build_sft_trainer(
+            model=model,
+            processor=processor,
+            dataset=dataset,
+            sft=tiny_sft(use_lora=False),
+            output_dir=tmp_path / str(tools),
+            seed=0,
+            tools=tools,
+        )
+        for tools in (("ZoomInTool", "LBPTool"), None)
+    }
+    texts = {
+        tools: processor.tokenizer.decode(trainer.data_collator([dataset[0]])["input_ids"][0])
+        for tools, trainer in trainers.items()
+    }
+    # The system turn only: the stored conversation may call any tool (the templated writer limits that).
+    limited, every = (texts[key].split("<|im_start|>user")[0] for key in (("ZoomInTool", "LBPTool"), None))
+    assert '"name": "LBPTool"' in limited and '"name": "FFTTool"' not in limited
+    assert all(f'"name": "{name}"' in every for name in ("FFTTool", "HOGTool", "LBPTool"))

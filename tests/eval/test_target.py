@@ -42,6 +42,7 @@ from rft.prompts.episodes import first_turn_messages
 from rft.prompts.rft_fas import rft_fas_messages
 from rft.rollout.episode import Episode, ToolCallRecord, single_turn_episode
 from rft.rollout.sampling import CompletionOut, SampleGroup, SampleResponse
+from rft.tools import TOOL_NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rollout_server"))
 from protocol_model import CALL, FAST, ONE_TOOL, protocol_image, trajectory_ids
@@ -577,3 +578,28 @@ def test_the_scored_fast_answer_tokens_are_those_the_model_writes(policy) -> Non
     for cls, written in zip(FAST_ANSWER_CLASSES, ("<Real><reason>a live face</reason>", FAST), strict=True):
         scored = tokenizer.encode(cls)
         assert tokenizer.encode(written)[: len(scored)] == scored
+
+
+def test_the_fast_answer_prompt_lists_only_the_runs_tools(policy, monkeypatch) -> None:
+    import rft.eval.target as target
+
+    model, processor, _ = policy
+    shown: list[tuple[str, ...]] = []
+
+    class Recording(target.ConversationTokenizer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            shown.append(self.tool_names)
+
+    monkeypatch.setattr(target, "ConversationTokenizer", Recording)
+    for tools in (("ZoomInTool", "HOGTool"), None):
+        evaluate_targets(
+            model=model,
+            processor=processor,
+            arch=ARCH,
+            targets={"t": target_dataset(2)},
+            method="st_grpo",
+            progress=False,
+            tool_names=tools,
+        )
+    assert shown == [("ZoomInTool", "HOGTool"), TOOL_NAMES]

@@ -41,5 +41,7 @@ def test_a_bad_set_is_one_line_naming_it_and_the_known_ones(tools, named):
 def test_run_tools_defaults_to_all_six_and_a_bad_value_names_the_key():
     assert load_config("demo_cpu").run.tool_names == TOOL_NAMES
     assert load_config("demo_cpu", ["run.tools=zoom_in"]).run.tool_names == ("ZoomInTool",)
-    with pytest.raises(ConfigError, match=r"invalid 'run.tools': unknown tool set 'zoom'; known sets: zoom_in"):
+    with pytest.raises(
+        ConfigError, match=r"invalid 'run.tools': unknown tool set 'zoom'; known sets: zoom_in"
+    ):
         load_config("demo_cpu", ["run.tools=zoom"])

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="default: all four")
     writer = parser.add_mutually_exclusive_group(required=True)
     writer.add_argument("--templated", action="store_true", help="the deterministic teacher-free writer")
-    writer.add_argument(
+    parser.add_argument(
         "--tools",
         default="all",
         help="with --templated: the tool set stage-2 trajectories may call (a set name such as zoom_in or "

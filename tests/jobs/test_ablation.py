@@ -159,3 +159,42 @@ def test_a_config_without_arms_or_with_a_bad_arm_is_refused_in_one_line(tmp_path
         load_config("ablation_cpu", ["ablation.arms=[{name: x, stages: [rl, kt]}]"])
     with pytest.raises(ConfigError, match=r"invalid 'ablation.arms.0.tools': unknown tool 'Fourier'"):
         load_config("ablation_cpu", ["ablation.arms=[{name: x, tools: [ZoomInTool, Fourier]}]"])
+
+
+class RealStagesWithoutEngine(ablation.JobSteps):
+    """The real annotation and SFT jobs; the vLLM engine and the evaluation replaced (no engine in a test)."""
+
+    def source(self, config):
+        return Engine(config.run.tools)
+
+    def evaluate(self, model_dir, config, splits, source):
+        assert (model_dir / "config.json").is_file()
+        return {"street": {"fast": {"overall": {"hter": 0.5, "auc": 0.5}}}, "n_samples": 1}
+
+
+def test_the_real_annotation_and_sft_stages_chain_and_resume(tmp_path, tiny_benchmark, model_cache):
+    config = load_config(
+        "ablation_cpu",
+        [
+            f"run.output_dir={tmp_path}",
+            f"data.roots={{synthetic: {tiny_benchmark}}}",
+            f"model.cache_dir={model_cache}",
+            "model.tiny_preset=tiny",
+            "data.image_size=56",
+            "sft.max_steps=1",
+            "sft.stage2_max_steps=1",
+            "sft.per_device_train_batch_size=2",
+            "ablation.seeds=[0]",
+            "ablation.arms=[{name: z, tools: zoom_in, stages: [kt, fi]}]",
+        ],
+    )
+    done = ablation.run(config, RealStagesWithoutEngine())
+    assert done.ran == ["seed0/kt", "seed0/kt_fi.zoom_in"]
+    root = tmp_path / "ablation_cpu" / "ablation"
+    stage2 = load_config(root / "seed0" / "kt_fi.zoom_in" / "sft_stage2" / "config.yaml")
+    assert stage2.model.path == root / "seed0" / "kt" / "sft_stage1" / "model"
+    assert stage2.run.tool_names == ("ZoomInTool",)
+    journal = (root / "annotated" / "zoom_in" / "annotated" / "journal.jsonl").read_text()
+    assert "ZoomInTool" in journal
+    assert not [name for name in ("FFTTool", "LBPTool", "HOGTool", "EdgeDetectionTool") if name in journal]
+    assert ablation.run(config, RealStagesWithoutEngine()).ran == []

@@ -33,7 +33,9 @@ def finished_server(finished_runs: Path) -> Iterator[Server]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# Per module: a live sync Playwright keeps an event loop running in the main thread, and later tests that
+# call asyncio.run() (the services, the trainer) would fail for the rest of the session.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.fail(

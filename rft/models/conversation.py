@@ -87,6 +87,14 @@ class ExpandedConversation:
         return out
 
 
+def schema_tool_name(schema: object) -> str | None:
+    """The function name of an OpenAI-style tool schema; None for anything else (a client of the chat route
+    may send any JSON as its tools: the template renders it, and nothing of it becomes a runnable tool)."""
+    function = schema.get("function") if isinstance(schema, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) else None
+
+
 class ConversationTokenizer:
     """Renders the project's chat template with the tool schemas and tokenises the pieces of an episode."""
 
@@ -96,7 +104,7 @@ class ConversationTokenizer:
         self.arch = arch
         self.tools = tool_schemas() if tools is None else tools
         # The tools the prompt offers are the ones an episode may run (rollout_server.episodes).
-        self.tool_names = tuple(schema["function"]["name"] for schema in self.tools)
+        self.tool_names = tuple(name for name in map(schema_tool_name, self.tools) if name is not None)
         self.end_of_turn_id = self.tokenizer.convert_tokens_to_ids(END_OF_TURN)
         self.placeholder_ids = self.encode(IMAGE_PLACEHOLDER[arch])
         self.vision_ids = frozenset(vision_token_ids(self.tokenizer))

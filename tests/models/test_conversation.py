@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rft.models.conversation import ConversationError
+from rft.models.conversation import ConversationError, ConversationTokenizer
+from rft.models.loading import detect_arch
 from rft.prompts.episodes import (
     assistant_message,
     first_turn_messages,
@@ -126,3 +127,18 @@ def test_an_image_token_outside_a_placeholder_is_refused(tiny_model_dir):
         ids = [*prompt, tokenizer.tokenizer.convert_tokens_to_ids(stray)]
         with pytest.raises(ConversationError, match=r"image token.*outside an image placeholder"):
             tokenizer.expand_images(ids, [image])
+
+
+def test_tools_a_chat_client_sends_in_any_shape_render_and_only_named_functions_count(tiny_model_dir):
+    """The OpenAI-compatible route passes a client's `tools` through: JSON of any shape must not crash the
+    tokenizer (the fuzzer's KeyError: 'function' was a 500), and only well-formed function schemas name a tool."""
+    processor = conversation_tokenizer(tiny_model_dir).processor
+    tools = [
+        {"pixel": [1, 2]},
+        {"function": "x"},
+        {"function": {"name": 3}},
+        {"function": {"name": "FFTTool"}},
+    ]
+    tokenizer = ConversationTokenizer(processor, detect_arch(tiny_model_dir), tools=tools)
+    assert tokenizer.tool_names == ("FFTTool",)
+    assert tokenizer.prompt_ids([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])

@@ -28,17 +28,9 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from rft.data.prepare import prepare_protocol
-from rft.tools import run_tool
+from rft.tools import TOOL_NAMES, run_tool
 
-VIEWS = (
-    "raw",
-    "ZoomInTool",
-    "FFTTool",
-    "LBPTool",
-    "WaveletTransformTool",
-    "EdgeDetectionTool",
-    "HOGTool",
-)
+VIEWS = ("raw", *TOOL_NAMES)
 PROTOCOL = "synth_cross_domain"
 
 

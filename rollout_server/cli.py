@@ -64,11 +64,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gpu-memory-utilization", type=float, default=None, help="vLLM's KV-cache share (CPU: of RAM)"
     )
+    parser.add_argument(
+        "--kv-cache-gib",
+        type=float,
+        default=None,
+        help="an explicit KV-cache size in GiB instead of a share (small CPU machines, several engines per host)",
+    )
     args = parser.parse_args(argv)
     if not (args.model / "config.json").is_file():
         parser.error(f"--model '{args.model}' is not a local checkpoint directory (no config.json)")
     if args.workers < 1 or args.max_tool_calls < 0 or args.max_model_len < 256:
         parser.error("--workers must be >= 1, --max-tool-calls >= 0 and --max-model-len >= 256")
+    if args.kv_cache_gib is not None and not args.kv_cache_gib > 0:
+        parser.error(f"--kv-cache-gib must be a positive size in GiB, not {args.kv_cache_gib}")
     try:
         args.tool_names = tool_set_from_text(args.tools)
     except ToolSetError as error:
@@ -99,4 +107,6 @@ def worker_argv(args: argparse.Namespace, port: int) -> list[str]:
     argv += ["--insecure-no-token"] if args.insecure_no_token else []
     if args.gpu_memory_utilization is not None:
         argv += ["--gpu-memory-utilization", str(args.gpu_memory_utilization)]
+    if args.kv_cache_gib is not None:
+        argv += ["--kv-cache-gib", str(args.kv_cache_gib)]
     return argv

@@ -57,6 +57,7 @@ class VLLMSampler:
         enable_lora: bool = False,
         max_lora_rank: int = 16,
         gpu_memory_utilization: float | None = None,
+        kv_cache_gib: float | None = None,
     ) -> None:
         from transformers import AutoTokenizer
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -74,6 +75,7 @@ class VLLMSampler:
             enable_lora=enable_lora,
             max_lora_rank=max_lora_rank,
             gpu_memory_utilization=gpu_memory_utilization,
+            kv_cache_gib=kv_cache_gib,
         )
         args = AsyncEngineArgs(
             **kwargs,

@@ -30,6 +30,7 @@ def build_engine(args: argparse.Namespace) -> Engine:
         enable_lora=args.enable_lora,
         max_lora_rank=args.max_lora_rank,
         gpu_memory_utilization=args.gpu_memory_utilization,
+        kv_cache_gib=args.kv_cache_gib,
     )
     runner = EpisodeRunner(
         sampler,

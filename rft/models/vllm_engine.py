@@ -31,6 +31,7 @@ def engine_kwargs(
     enable_lora: bool = False,
     max_lora_rank: int = 16,
     gpu_memory_utilization: float | None = None,
+    kv_cache_gib: float | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for `vllm.LLM` / `AsyncEngineArgs` serving `model_path` with image prompts."""
     cpu = on_cpu_host()
@@ -45,6 +46,10 @@ def engine_kwargs(
     }
     if cpu:
         kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 4096))
+    if kv_cache_gib is not None:
+        # An explicit size: vLLM's CPU share counts the worker's own RSS against it, so a small share of a
+        # small machine comes out negative ("requested memory for kv (-0.14/1.18 GiB)") and the engine dies.
+        kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
     if enable_lora:
         kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank)
     return kwargs

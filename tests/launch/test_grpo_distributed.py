@@ -302,8 +302,10 @@ def test_killed_run_resumes_the_uninterrupted_losses(
     for step in (3, 4):
         for key in REPRODUCED:
             assert resumed[step][key] == pytest.approx(straight[step][key], abs=1e-5), (step, key)
-        # abs=1e-5 alone would accept any loss of this size: the loss must also agree relatively.
-        assert resumed[step]["loss"] == pytest.approx(straight[step]["loss"], rel=1e-3), step
+        # abs=1e-5 alone would accept any loss of this size: the loss must also agree relatively. It is a
+        # residual of cancelling float32 terms (CI once saw -7.138e-06 against -7.123e-06, 2e-3 apart) while a
+        # resume that restored the wrong weights, optimizer state or batch moves it by its own size.
+        assert resumed[step]["loss"] == pytest.approx(straight[step]["loss"], rel=1e-2), step
 
     # The same seeded rollouts: every episode's turns, tool calls, rewards and advantage, and its images.
     for step in (3, 4):

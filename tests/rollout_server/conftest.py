@@ -44,10 +44,11 @@ def start_server(model_dir: Path, port: int, *extra: str) -> subprocess.Popen:
     # Test hooks on: a weights payload may ask for a fault injected midway (rollout_server.weights).
     env = dict(os.environ, RFT_ROLLOUT_TOKEN=TOKEN, RFT_ROLLOUT_TEST_HOOKS="1")
     argv = [sys.executable, "-m", "rollout_server", "--model", str(model_dir), "--port", str(port), *extra]
-    if "--gpu-memory-utilization" not in extra:
+    if "--gpu-memory-utilization" not in extra and "--kv-cache-gib" not in extra:
         # vLLM's CPU default (0.2 of RAM, 4.7 GiB here) per engine: a tiny model needs a few MB of KV cache, and
         # several test servers at once (the session's, a pool's two workers) would not fit on a 24 GiB machine.
-        argv += ["--gpu-memory-utilization", "0.05"]
+        # An explicit size, not a smaller share: vLLM subtracts the worker's RSS from the share (CI: negative).
+        argv += ["--kv-cache-gib", "0.25"]
     return subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True)
 
 

@@ -99,6 +99,7 @@ def run_stages(
     report(results)
     report_format(config, held_out_format(sft_model, config, source=source, splits=splits))
     results["after GRPO"] = grpo.run(config, source=source, overwrite=True)
+    report_curves(config)
     report(results)
 
 
@@ -182,6 +183,23 @@ def report_format(config: ExperimentConfig, summary: dict) -> None:
 
     print("\n".join(table_lines("[after SFT] format", summary)), flush=True)
     write_json(config.run_dir / "format.json", summary)
+
+
+def report_curves(config: ExperimentConfig) -> None:
+    """Print how GRPO's reward, correct-answer and tool curves moved (first against last quarter of the steps,
+    next to their step-to-step noise) and keep the figures in curves.json."""
+    import json
+    from dataclasses import asdict
+
+    from rft.eval.curves import change_lines, learning_changes
+
+    log = json.loads((config.run_dir / "grpo" / "train_log.json").read_text())
+    changes = learning_changes(log)
+    print("\n".join(change_lines("[GRPO] curves", changes)), flush=True)
+    write_json(
+        config.run_dir / "curves.json",
+        {c.key: {**asdict(c), "change": c.change, "rose": c.rose} for c in changes},
+    )
 
 
 def sft_stage(config: ExperimentConfig, stage: int, data_dir: Path) -> Path:

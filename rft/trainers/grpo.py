@@ -414,6 +414,12 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
             logged[f"rewards/{name}/std"].append(nanstd(rewards_per_func[:, i]).item())
         for name, values in components.items():
             logged[f"reward_components/{name}/mean"].append(values.mean().item())
+        # R_rsn (Eq. 11) is 1 exactly when the reasoning is well-formed and its final answer right.
+        r_rsn = components.get("reasoning")
+        if r_rsn is None and "r_rsn" in self.reward_func_names:
+            r_rsn = rewards_per_func[:, self.reward_func_names.index("r_rsn")]
+        if r_rsn is not None:
+            logged["episodes/final_correct"].append((r_rsn == 1).float().mean().item())
         logged["reward"].append(torch.nanmean(scored.rewards).item())
         logged["reward_std"].append(nanstd(scored.rewards).item())
         logged["frac_reward_zero_std"].append(scored.std_is_zero.float().mean().item())

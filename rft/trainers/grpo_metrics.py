@@ -24,6 +24,7 @@ class EpisodeSummary:
     tools: tuple[str, ...]  # the name of each tool call in order (INVALID_TOOL for a call with no tool)
     failed_calls: int  # calls that returned an error to the model instead of an image
     stop_reason: str
+    distinct_tools: int = 0  # distinct tools whose call ran and returned an image (Eq. 12's count)
 
 
 def summarize(episode: Episode) -> EpisodeSummary:
@@ -32,13 +33,15 @@ def summarize(episode: Episode) -> EpisodeSummary:
         tools=tuple(call.name if call.name in TOOL_NAMES else INVALID_TOOL for call in episode.tool_calls),
         failed_calls=sum(not call.ok for call in episode.tool_calls),
         stop_reason=episode.stop_reason,
+        distinct_tools=len({call.name for call in episode.tool_calls if call.ok}),
     )
 
 
 def episode_metrics(summaries: Sequence[EpisodeSummary]) -> dict[str, float]:
     """`episodes/turns/{mean,min,max}`, `episodes/stop/<reason>` (fraction of episodes),
-    `tools/call_frequency` (calls per episode), `tools/failure_frequency` (failed calls per call) and
-    `tools/<name>/call_frequency` (calls of that tool per episode) for each tool."""
+    `tools/call_frequency` (calls per episode), `tools/failure_frequency` (failed calls per call),
+    `tools/distinct_per_episode` (distinct tools that ran, per episode) and `tools/<name>/call_frequency` (calls
+    of that tool per episode) for each tool."""
     count = len(summaries)
     if count == 0:
         return {}
@@ -52,6 +55,7 @@ def episode_metrics(summaries: Sequence[EpisodeSummary]) -> dict[str, float]:
         "episodes/turns/max": float(max(turns)),
         "tools/call_frequency": total_calls / count,
         "tools/failure_frequency": sum(s.failed_calls for s in summaries) / max(total_calls, 1),
+        "tools/distinct_per_episode": sum(s.distinct_tools for s in summaries) / count,
     }
     for name in (*TOOL_NAMES, INVALID_TOOL):
         metrics[f"tools/{name}/call_frequency"] = calls[name] / count

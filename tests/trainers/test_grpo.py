@@ -354,16 +354,19 @@ def test_episode_metrics_count_tools_per_episode() -> None:
     calls = [
         ToolCallRecord("FFTTool", {}, True, None, 0.0),
         ToolCallRecord(None, None, False, "bad json", 0.0),
+        ToolCallRecord("FFTTool", {}, True, None, 0.0),
+        ToolCallRecord("HOGTool", {}, True, None, 0.0),
     ]
     episodes = [
         Episode([1], [0.0], [0], [], ["a", "b", "c"], calls, 1, "answer"),
         Episode([1], [0.0], [0], [], ["a"], [], 1, "max_tokens"),
     ]
     summary = episode_metrics([summarize(e) for e in episodes])
-    assert summary["tools/FFTTool/call_frequency"] == 0.5
+    assert summary["tools/FFTTool/call_frequency"] == 1.0
+    assert summary["tools/distinct_per_episode"] == 1.0  # FFT twice and HOG count 2 distinct; 0 in the other
     assert summary["tools/invalid/call_frequency"] == 0.5
     assert summary["tools/ZoomInTool/call_frequency"] == 0.0
-    assert summary["tools/failure_frequency"] == 0.5
+    assert summary["tools/failure_frequency"] == 0.25
     assert summary["episodes/turns/mean"] == 2.0
     assert summary["episodes/stop/max_tokens"] == 0.5
 

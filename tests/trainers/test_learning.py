@@ -35,6 +35,7 @@ from datasets import Dataset
 from trl import GRPOConfig
 
 from reward_service import InProcessRewards
+from rft.eval import curves
 from rft.eval.target import last_model_turn_start
 from rft.models.conversation import ConversationTokenizer
 from rft.models.loading import detect_arch, load_policy
@@ -254,10 +255,9 @@ def grpo_run(model_dir: Path, out_dir: Path) -> list[dict]:
 
 
 def quarter_change(steps: list[dict], key: str) -> tuple[float, float]:
-    """Mean of `key` over the first and over the last quarter of the steps."""
-    quarter = max(1, len(steps) // 4)
-    values = [entry[key] for entry in steps]
-    return sum(values[:quarter]) / quarter, sum(values[-quarter:]) / quarter
+    """Mean of `key` over the first and over the last quarter of the steps (rft.eval.curves)."""
+    change = curves.quarter_change(curves.step_series(steps, key), key)
+    return change.first, change.last
 
 
 def learned(steps: list[dict]) -> tuple[bool, dict[str, tuple[float, float]]]:

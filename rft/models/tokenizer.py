@@ -37,6 +37,28 @@ QWEN_SPECIAL_TOKENS = [
 ]
 # Added (non-special) tokens of Qwen2.5: they are kept whole when they appear in text.
 QWEN_ADDED_TOKENS = ["<tool_call>", "</tool_call>"]
+# The tiny tokenizer's own added tokens: paper 003's tags, answer tokens and the fixed parts of a Hermes tool
+# call, each kept whole. Byte-level BPE cannot merge across its pre-tokenizer's splits, so `{"name": "` stays
+# four tokens, and after its ` "` a 2 M-parameter model wrote `arguments` as often as a tool name (greedy
+# stage-2 episodes, docs/EFFICACY.md); as one token, what follows it is always a tool name. Real checkpoints
+# keep their own tokenizers: this is the demo model's choice, not the protocol's.
+PROTOCOL_ADDED_TOKENS = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<reason>",
+    "</reason>",
+    "<Real>",
+    "<Spoof>",
+    '{"name": "',
+    '", "arguments": {',
+    # A reasoning turn's one decision, call or answer, as one token: alone, the newline after `</think>`
+    # was followed by `<tool_call>` or `<answer>` and the newline after `<tool_call>` by the JSON, and the
+    # model skipped `<tool_call>` in a quarter of its calls.
+    '</think>\n<tool_call>\n{"name": "',
+    "</think>\n<answer>",
+]
 INTERNVL_SPECIAL_TOKENS = [
     "<img>",
     "</img>",
@@ -165,6 +187,6 @@ def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrai
         model_max_length=32768,
         padding_side="left",
     )
-    tokenizer.add_tokens(QWEN_ADDED_TOKENS)
+    tokenizer.add_tokens(QWEN_ADDED_TOKENS + PROTOCOL_ADDED_TOKENS)
     tokenizer.chat_template = chat_template(arch)
     return tokenizer

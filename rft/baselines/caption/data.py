@@ -78,7 +78,10 @@ def mixed_captions(vanilla: datasets.Dataset, reasoning: datasets.Dataset, seed:
     chosen_vanilla = vanilla.select(sorted(vanilla_rows[i] for i in both if i not in with_reasoning))
     chosen_reasoning = reasoning.select(sorted(reasoning_rows[i] for i in with_reasoning))
     columns = list(CONVERSATION_FEATURES)
-    parts = [part.select_columns(columns).cast(CONVERSATION_FEATURES) for part in (chosen_vanilla, chosen_reasoning)]
+    parts = [
+        part.select_columns(columns).cast(CONVERSATION_FEATURES)
+        for part in (chosen_vanilla, chosen_reasoning)
+    ]
     return datasets.concatenate_datasets(parts).shuffle(seed=seed)
 
 

@@ -135,7 +135,9 @@ class CaptionFASModel(nn.Module):
         **image_inputs: torch.Tensor,
     ) -> CaptionOutput:
         self._captured = []
-        outputs = self.vlm(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **image_inputs)
+        outputs = self.vlm(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **image_inputs
+        )
         if not self._captured:
             raise CaptionModelError("the batch has no image; the live/spoof head reads the image's features")
         pooled = pool_image_features(
@@ -189,7 +191,9 @@ def trainable_parameter_names(model: nn.Module) -> list[str]:
 
 
 def save_head(head: nn.Linear, out_dir: Path) -> None:
-    save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, out_dir / HEAD_WEIGHTS)
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, out_dir / HEAD_WEIGHTS
+    )
     config = {"in_features": head.in_features, "classes": list(CLASS_NAMES)}
     (out_dir / HEAD_CONFIG).write_text(json.dumps(config, indent=2))
 

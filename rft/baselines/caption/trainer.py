@@ -6,6 +6,7 @@ own curve (`loss_cls`, `loss_caption`, next to Trainer's `loss`, the weighted su
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ import torch
 from transformers import ProcessorMixin, Trainer, TrainerCallback, TrainingArguments
 
 from rft.baselines.caption.data import CaptionCollator
-from rft.baselines.caption.model import CaptionFASModel
+from rft.baselines.caption.model import CaptionFASModel, save_head
 from rft.config import CaptionConfig
-from rft.trainers.checkpoints import TensorBoardIn, use_bf16
+from rft.trainers.checkpoints import TensorBoardIn, merge_adapter, replace_directory, use_bf16
 
 LOSS_TERMS = ("loss_cls", "loss_caption")
 
@@ -110,3 +111,22 @@ def build_caption_trainer(
         processing_class=processor,
         callbacks=callbacks,
     )
+
+
+def export_caption_model(
+    model: CaptionFASModel, processor: ProcessorMixin, *, base_model_dir: Path, out_dir: Path, dtype: str
+) -> Path:
+    """The trained model as a caption model folder: a plain Hugging Face folder (LoRA merged into the base
+    weights, the trained lm_head and projector in place) plus the head's weights. Written next to `out_dir`
+    and renamed into place, so a crash leaves no half-written model."""
+    adapter = out_dir.with_name(out_dir.name + ".adapter")
+    staging = out_dir.with_name(out_dir.name + ".staging")
+    for folder in (adapter, staging):
+        shutil.rmtree(folder, ignore_errors=True)
+    model.vlm.save_pretrained(str(adapter))
+    merge_adapter(base_model_dir, adapter, dtype).save_pretrained(str(staging))
+    processor.save_pretrained(str(staging))
+    save_head(model.vision_cls_head, staging)
+    replace_directory(staging, out_dir)
+    shutil.rmtree(adapter, ignore_errors=True)
+    return out_dir

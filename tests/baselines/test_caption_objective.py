@@ -8,6 +8,7 @@ import json
 import math
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -87,8 +88,8 @@ def test_mix_keeps_the_sample_count_with_half_reasoning(annotated):
     assert sorted(mixed["kind"]) == ["caption_reasoning"] * 3 + ["caption_vanilla"] * 3
     assert set(load_caption_dataset(annotated, "reasoning")["kind"]) == {"caption_reasoning"}
     other_seed = load_caption_dataset(annotated, "mix", seed=1)
-    assert dict(zip(mixed["sample_id"], mixed["kind"])) != dict(
-        zip(other_seed["sample_id"], other_seed["kind"])
+    assert dict(zip(mixed["sample_id"], mixed["kind"], strict=True)) != dict(
+        zip(other_seed["sample_id"], other_seed["kind"], strict=True)
     )
 
 
@@ -136,7 +137,7 @@ def test_judge_answer_words():
 class StubJudge(BaseHTTPRequestHandler):
     """An OpenAI-compatible chat endpoint that answers spoof when the explanation mentions moire."""
 
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -171,7 +172,7 @@ def test_openai_judge_against_a_local_stub(monkeypatch):
         path, auth, body = StubJudge.seen[0]
         assert path == "/v1/chat/completions" and auth == "Bearer secret"
         assert body["model"] == "gpt-4o-mini" and body["messages"][-1]["content"] == "I see a moire pattern."
-        with pytest.raises(JudgeError, match="check caption.judge_url"):
+        with pytest.raises(JudgeError, match=r"check caption\.judge_url"):
             judge.decide("fail")
     finally:
         server.shutdown()

@@ -109,7 +109,7 @@ def test_export_reloads_from_a_local_hugging_face_folder(trained, annotated, tin
         model, processor, base_model_dir=tiny_model_dir, out_dir=trained["out"] / "model", dtype="float32"
     )
     assert (folder / "config.json").is_file() and (folder / HEAD_WEIGHTS).is_file()
-    reloaded, reloaded_processor = load_caption_model(folder)
+    reloaded, _ = load_caption_model(folder)
     batch = CaptionCollator(processor)([load_caption_dataset(annotated, "vanilla")[i] for i in (0, 1)])
     model.eval()
     with torch.no_grad():

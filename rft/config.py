@@ -330,10 +330,11 @@ class CaptionConfig(Section):
         description="Training captions: vanilla (Figure 1), reasoning (the six stages of Figure 3), or mix "
         "(half of the images with their reasoning caption, the other half with their vanilla one).",
     )
-    data_dir: Path | None = Field(
+    data_dir: Path | list[Path] | None = Field(
         None,
-        description="`rft annotate` output with caption_vanilla/ and caption_reasoning/; null: the job writes "
-        "templated captions of the protocol's source images itself (one-source protocols, e.g. the CPU demo).",
+        description="`rft annotate` output with caption_vanilla/ and caption_reasoning/ (a list: one output per "
+        "source dataset, concatenated); null: the job writes templated captions of the protocol's source "
+        "images itself (one-source protocols, e.g. the CPU demo).",
     )
     cls_weight: float = Field(0.7, ge=0, description="alpha of Eq. 1 (the classification loss).")
     caption_weight: float = Field(0.3, ge=0, description="beta of Eq. 1 (the caption language-model loss).")

@@ -20,10 +20,10 @@ from rft.errors import RunSetupError
 POLICY_STAGES = ("grpo", "sft_stage2", "sft_stage1")
 
 
-def parser(doc: str) -> argparse.ArgumentParser:
+def parser(doc: str, prog: str | None = None) -> argparse.ArgumentParser:
     head, _, tail = doc.partition("\n\n")
     parser = argparse.ArgumentParser(
-        prog="launch/compare.py",
+        prog=prog,
         description=head,
         epilog=tail,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -132,3 +132,8 @@ def main_job(args: Any) -> int:
     written = run(parse_runs(args.runs), args.out, args.max_samples)
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rft compare NAME=PATH ... --out DIR` (the same as launch/compare.py)."""
+    return main_job(parser(__doc__, prog="rft compare").parse_args(argv))

@@ -176,3 +176,8 @@ def test_openai_judge_against_a_local_stub(monkeypatch):
             judge.decide("fail")
     finally:
         server.shutdown()
+
+
+def test_several_annotation_folders_are_concatenated(annotated):
+    both = load_caption_dataset([annotated, annotated], "vanilla")
+    assert len(both) == 2 * len(load_caption_dataset(annotated, "vanilla"))

@@ -11,6 +11,7 @@ caption_reasoning, rft.data.conversations) in one of three settings, and the bat
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,22 @@ class CaptionDataError(SFTDataError):
     """Unusable caption data, in one line with the fix."""
 
 
-def load_caption_dataset(data_dir: Path | None, captions: str, seed: int = 0) -> datasets.Dataset:
+def load_caption_dataset(
+    data_dir: Path | Sequence[Path] | None, captions: str, seed: int = 0
+) -> datasets.Dataset:
     """The training conversations of the setting `captions` (vanilla / reasoning / mix) from an
-    `rft annotate` output folder (its caption_vanilla/ and caption_reasoning/ datasets), checked before any
-    model is loaded."""
+    `rft annotate` output folder (its caption_vanilla/ and caption_reasoning/ datasets), or several (one per
+    source dataset, concatenated), checked before any model is loaded."""
     if data_dir is None:
         raise CaptionDataError("caption.data_dir is not set; point it at an `rft annotate` output folder")
+    if not isinstance(data_dir, str | Path):
+        columns = list(CONVERSATION_FEATURES)
+        parts = [load_caption_dataset(folder, captions, seed) for folder in data_dir]
+        if not parts:
+            raise CaptionDataError("caption.data_dir is an empty list; give at least one annotation folder")
+        return datasets.concatenate_datasets(
+            [p.select_columns(columns).cast(CONVERSATION_FEATURES) for p in parts]
+        )
     if captions == "mix":
         return mixed_captions(_kind(data_dir, "vanilla"), _kind(data_dir, "reasoning"), seed)
     if captions not in KINDS:

@@ -8,12 +8,13 @@
   explanation the judge cannot read is counted as wrong (its decision is the other class) and counted in
   `undecided_fraction`.
 
-One image per forward: the sets of the CPU runs are small, and a batch of one needs no padding rules
-for generation; on a GPU raise nothing, it is simply slower than batching would be.
+One image per forward: the sets of the CPU runs are small, and a batch of one needs no padding rules for
+generation. On a GPU this is correct but slower than batched generation would be.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +88,6 @@ def evaluate_sets(
 ) -> dict[str, Any]:
     """Score every set (`dev` and the target domains), write out_dir/head/<set>.csv, out_dir/explanation/
     <set>.csv (with a judge) and out_dir/explanations.jsonl, and return the common reports of the targets."""
-    import json
-
     was_training = predictor.model.training
     predictor.model.eval()
     head_rows: dict[str, list[dict]] = {}

@@ -13,6 +13,10 @@ COMMANDS = {
     "synth": ("rft.data.synth.cli", "generate the synthetic face anti-spoofing benchmark"),
     "import": ("rft.data.importers.cli", "import a public FAS dataset from its released layout"),
     "metrics": ("rft.eval.metrics_cli", "compute HTER/AUC/APCER/... from a scores CSV"),
+    "compare": (
+        "rft.jobs.compare",
+        "runs side by side: one metrics table and one ROC plot (per-sample scores)",
+    ),
     "experts": ("rft.experts.cli", "train / evaluate the per-tool expert CNNs (paper 003, App. A.3)"),
     "annotate": (
         "rft.annotate.cli",

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rft.errors import RftError, short_repr, short_text
 from rft.methods import MethodName, method_named
-from rft.models.lora import LANGUAGE_MODEL_LORA_TARGETS
+from rft.models.lora import CAPTION_LORA_TARGETS, LANGUAGE_MODEL_LORA_TARGETS
 from rft.tools.toolsets import ToolSetError, resolve_tool_set
 
 # Package data, so that an installed (not editable) copy resolves config names too.
@@ -319,6 +319,83 @@ class SFTConfig(Section):
         return self
 
 
+class CaptionConfig(Section):
+    """Paper 002's caption-supervised VLM (launch/caption.py, docs/BASELINES_caption.md). Defaults are its
+    training details: LoRA rank 32 on q/k/v, trainable lm_head / projector / live-spoof head, loss
+    0.7 x classification + 0.3 x caption (Eq. 1), AdamW 1e-4, weight decay 0.01, effective batch 64
+    (4 per device x 4 accumulation x 4 GPUs), 2,500 steps, gradient checkpointing, bf16."""
+
+    captions: Literal["vanilla", "reasoning", "mix"] = Field(
+        "mix",
+        description="Training captions: vanilla (Figure 1), reasoning (the six stages of Figure 3), or mix "
+        "(half of the images with their reasoning caption, the other half with their vanilla one).",
+    )
+    data_dir: Path | list[Path] | None = Field(
+        None,
+        description="`rft annotate` output with caption_vanilla/ and caption_reasoning/ (a list: one output per "
+        "source dataset, concatenated); null: the job writes templated captions of the protocol's source "
+        "images itself (one-source protocols, e.g. the CPU demo).",
+    )
+    cls_weight: float = Field(0.7, ge=0, description="alpha of Eq. 1 (the classification loss).")
+    caption_weight: float = Field(0.3, ge=0, description="beta of Eq. 1 (the caption language-model loss).")
+    lora_rank: int = Field(32, ge=1)
+    lora_alpha: int = Field(64, ge=1, description="LoRA scaling numerator (the paper gives none; 2 x rank).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_target_modules: str | list[str] = Field(
+        CAPTION_LORA_TARGETS, description="PEFT target_modules (default: q/k/v of the language model)."
+    )
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    per_device_train_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(4, ge=1)
+    max_steps: int = Field(2500, ge=1)
+    save_steps: int = Field(250, ge=1, description="Write a resumable checkpoint every N optimizer steps.")
+    save_total_limit: int | None = Field(3, ge=1, description="Checkpoints kept; null keeps all.")
+    logging_steps: int = Field(10, ge=1)
+    gradient_checkpointing: bool = True
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto is bf16 on a CUDA GPU (the paper's BFloat16) and fp32 on the CPU."
+    )
+    report_to: Literal["tensorboard", "none"] = "tensorboard"
+    max_length: int | None = Field(
+        None, ge=16, description="Refuse captions longer than this many tokens (never truncated)."
+    )
+    deepspeed: Path | None = Field(None, description="DeepSpeed JSON config (or use accelerate launch).")
+    judge: Literal["rules", "openai"] = Field(
+        "rules",
+        description="How a generated explanation becomes live/spoof: rules (offline reader of the stated "
+        "verdict) or openai (an OpenAI-compatible chat endpoint, GPT-4o-mini in the paper).",
+    )
+    judge_url: str | None = Field(None, description="Base URL of the judge, e.g. http://127.0.0.1:8000/v1.")
+    judge_model: str = Field("gpt-4o-mini", description="Model name sent to the judge endpoint.")
+    judge_api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding its key.")
+    explain: bool = Field(True, description="Generate an explanation per test image and judge it.")
+    max_new_tokens: int = Field(256, ge=1, description="Tokens per generated explanation.")
+    eval_prompt: Literal["auto", "vanilla", "reasoning"] = Field(
+        "auto", description="Prompt of the explanation: auto is vanilla for vanilla captions, reasoning else."
+    )
+
+    @model_validator(mode="after")
+    def _usable(self) -> CaptionConfig:
+        if self.cls_weight == 0 and self.caption_weight == 0:
+            raise ValueError("cls_weight and caption_weight are both 0; nothing would be trained")
+        if self.judge == "openai" and not self.judge_url:
+            raise ValueError("judge openai needs caption.judge_url (the endpoint's base URL)")
+        if self.judge_url is not None and not self.judge_url.startswith(("http://", "https://")):
+            raise ValueError(f"judge_url {short_repr(self.judge_url)} is not an http(s):// URL")
+        if not self.lora_target_modules:
+            raise ValueError("lora_target_modules is empty; give a regex or a list of module names")
+        return self
+
+    @property
+    def explanation_prompt(self) -> Literal["vanilla", "reasoning"]:
+        if self.eval_prompt != "auto":
+            return self.eval_prompt
+        return "vanilla" if self.captions == "vanilla" else "reasoning"
+
+
 class EvalConfig(Section):
     """Target-domain evaluation (paper 003's AUC convention: P(Spoof) over the Real/Spoof answer tokens)."""
 
@@ -394,6 +471,7 @@ class ExperimentConfig(Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     ablation: AblationConfig = Field(default_factory=AblationConfig)
+    caption: CaptionConfig = Field(default_factory=CaptionConfig)
 
     @model_validator(mode="after")
     def _sections_agree(self) -> ExperimentConfig:

@@ -13,6 +13,8 @@ HELP_PHRASES = {
     "grpo": ["accelerate launch", "--resume", "section.key=value"],
     "demo": ["--config", "section.key=value"],
     "ablation": ["--config", "section.key=value", "resumes", "mean ± std"],
+    "caption": ["accelerate launch", "--resume", "--overwrite", "section.key=value", "Eq. 1"],
+    "compare": ["NAME=PATH", "--out", "comparison.md", "roc.png"],
 }
 
 

@@ -98,8 +98,9 @@ def build_app(runs_dir: Path, settings: AlertSettings | None = None, poll_second
 
     @app.get("/files")
     def files(run: str = Query(..., max_length=1000), path: str = Query(..., max_length=1000)) -> Response:
+        run = known_run(run)  # first: a refresh replaces dashboard.runs
         try:
-            target = file_in_run(dashboard.runs[known_run(run)], path)
+            target = file_in_run(dashboard.runs[run], path)
         except PathRefused as error:
             raise HTTPException(403, f"refused: {error}") from None
         media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"

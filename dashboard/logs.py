@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 JSON_LOGS = ("train_log.json", "trainer_state.json")
-JSONL_NAME = re.compile(r"^[^.].*(log|metrics).*\.jsonl$")
+JSONL_NAME = re.compile(r"^(?!\.).*(log|metrics).*\.jsonl$")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 STEP_KEYS = ("step", "global_step")
 NOT_CURVES = {*STEP_KEYS, "epoch"}

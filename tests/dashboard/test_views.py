@@ -112,7 +112,6 @@ def test_training_logs_give_every_numeric_key_a_curve_at_its_step(baseline_runs:
 
     log = tmp_path / "metrics.jsonl"
     log.write_text('{"step": 3, "loss/cls": 0.5, "ok": true}\nnot json\n{"loss/cls": 0.25}\n[1]\n')
-    assert curves_of(entries_of(log)) == {
-        "loss/cls": {2: 0.25, 3: 0.5}
-    }  # no step: its number among the entries
+    # The entry without a step is numbered by its place among the entries (2).
+    assert curves_of(entries_of(log)) == {"loss/cls": {2: 0.25, 3: 0.5}}
     assert LogsReader(tmp_path).series() == {"loss/cls": {2: 0.25, 3: 0.5}}

@@ -427,7 +427,7 @@ def test_dt_grpo_is_scored_by_its_fast_and_final_answers(policy) -> None:
 
 def test_kept_samples_hold_each_images_scores_turns_and_a_safe_image_path(policy, tmp_path: Path) -> None:
     model, processor, tokenizer = policy
-    targets = {"street/../x": target_dataset(4)}
+    targets = {"../../outside": target_dataset(4)}
     results = evaluate_targets(
         model=model,
         processor=processor,
@@ -440,22 +440,22 @@ def test_kept_samples_hold_each_images_scores_turns_and_a_safe_image_path(policy
         progress=False,
         samples_dir=tmp_path / "eval",
     )
-    samples = results["street/../x"]["samples"]
+    samples = results["../../outside"]["samples"]
     assert [s["id"] for s in samples] == [f"face-{i}" for i in range(4)]
     assert [s["forced"] for s in samples] == [False, True, False, True]
     assert samples[1]["turns"] == [turn for turn, _ in MALFORMED]
-    for sample, image in zip(samples, targets["street/../x"]["image"], strict=True):
+    for sample, image in zip(samples, targets["../../outside"]["image"], strict=True):
         assert sample["scores"].keys() == {"fast", "final"}
-        assert sample["domain"] == "street/../x" and sample["label"] in ("live", "spoof")
+        assert sample["domain"] == "../../outside" and sample["label"] in ("live", "spoof")
         path = (tmp_path / "eval" / sample["image"]).resolve()
         assert path.is_relative_to(
             (tmp_path / "eval" / "images").resolve()
-        )  # the domain's "/.." is not a path
+        )  # the domain is a name, not a path
         assert np.array_equal(np.asarray(Image.open(path)), np.asarray(image.convert("RGB")))
     # The scores are the ones the report was computed from.
     for answer in ("fast", "final"):
         again = compute_report([{**s, "score": s["scores"][answer]} for s in samples])
-        assert again["overall"] == results["street/../x"][answer]["overall"]
+        assert again["overall"] == results["../../outside"][answer]["overall"]
 
 
 def test_without_an_episode_source_only_the_fast_answer_is_scored(policy) -> None:

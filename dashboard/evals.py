@@ -55,6 +55,15 @@ def error_of(label: Any, score: Any) -> float | None:
     return None
 
 
+def _text(value: Any) -> str | None:
+    """A record's value as text (None stays None): a record is data, and any JSON value may turn up."""
+    return None if value is None else str(value)
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def sample_view(record: dict[str, Any]) -> dict[str, Any]:
     given = record.get("scores") if isinstance(record.get("scores"), dict) else {}
     # A score that is not a finite number is shown as missing (JSON has no NaN).
@@ -64,14 +73,14 @@ def sample_view(record: dict[str, Any]) -> dict[str, Any]:
     errors = {answer: error_of(record.get("label"), score) for answer, score in scores.items()}
     return {
         "id": str(record.get("id")),
-        "label": record.get("label"),
-        "domain": record.get("domain"),
-        "attack_type": record.get("attack_type"),
+        "label": _text(record.get("label")),
+        "domain": _text(record.get("domain")),
+        "attack_type": _text(record.get("attack_type")),
         "scores": scores,
         "errors": errors,
         "wrong": {answer: error > WRONG_ABOVE for answer, error in errors.items() if error is not None},
-        "forced": record.get("forced"),
-        "turns": [turn for turn in record.get("turns") or [] if isinstance(turn, str)],
+        "forced": record.get("forced") is True,
+        "turns": [turn for turn in _list(record.get("turns")) if isinstance(turn, str)],
         "image": image_in_run(record.get("image")),
     }
 

@@ -95,6 +95,8 @@ def evil_eval(runs_copy: Path) -> Server:
         json.dumps({"id": f"x{i}", "label": "live", "scores": {"final": 0.9}, "image": ref})
         for i, ref in enumerate(references)
     ]
+    # A record of junk (NaN label, domain and score, turns that are a string) and a line that is not JSON.
+    lines += ['{"id": 5, "label": NaN, "domain": NaN, "scores": {"final": NaN}, "turns": "abc"}', "not json"]
     (run / "eval" / "samples_step_000009.jsonl").write_text("\n".join(lines) + "\n")
     with Server(runs_copy) as served:
         yield served
@@ -103,13 +105,9 @@ def evil_eval(runs_copy: Path) -> Server:
 def test_evaluation_images_outside_the_run_are_never_served(evil_eval: Server):
     view = evil_eval.get("/api/eval", run="healthy/grpo", step="9").json()
     images = [sample["image"] for sample in view["samples"]]
-    assert images == [
-        None,
-        None,
-        "eval/images/link_out.png",
-        None,
-        None,
-    ]  # only a plain relative path is kept
+    # Only a plain relative path is kept; the junk record is shown without image, score or turns.
+    assert images == [None, None, "eval/images/link_out.png", None, None, None]
+    assert view["samples"][-1]["scores"] == {"final": None} and view["samples"][-1]["turns"] == []
     assert evil_eval.get("/files", run="healthy/grpo", path="eval/images/link_out.png").status_code == 403
     for path in ("eval/../../../secret.png", "eval/images/../../../../secret.png"):
         reply = evil_eval.get("/files", run="healthy/grpo", path=path)

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from dashboard.alerts import AlertSettings
 from dashboard.paths import PathRefused, file_in_run
-from dashboard.plots import chart_series, render_svg
+from dashboard.plots import chart_series, render_chart
 from dashboard.state import Dashboard
 
 STATIC_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -57,34 +57,48 @@ def build_app(runs_dir: Path, settings: AlertSettings | None = None, poll_second
         return JSONResponse(dashboard.refresh())
 
     @lru_cache(maxsize=256)
-    def chart(chart_id: str, version: str) -> bytes:
+    def chart(chart_id: str, version: str) -> tuple[bytes, list]:
         lines = chart_series(chart_id, dashboard.curves)
         title = "time per step (s)" if chart_id == "time" else chart_id[2:]
-        return render_svg(title, lines, list(dashboard.curves))
+        return render_chart(title, lines, list(dashboard.curves))
 
     @app.get("/api/chart.svg")
     def chart_svg(id: str = Query(..., max_length=300), v: str = Query("", max_length=40)) -> Response:
         if not dashboard.curves:
             dashboard.refresh()
-        return Response(chart(id, dashboard.version), media_type="image/svg+xml")
+        return Response(chart(id, dashboard.version)[0], media_type="image/svg+xml")
 
-    @app.get("/api/step")
-    def step(run: str = Query(..., max_length=1000), step: int = Query(..., ge=0)) -> JSONResponse:
+    @app.get("/api/chart_points")
+    def chart_points(id: str = Query(..., max_length=300), v: str = Query("", max_length=40)) -> JSONResponse:
+        """Where each point of the chart is drawn (fractions of its size): the page's image map."""
+        if not dashboard.curves:
+            dashboard.refresh()
+        return JSONResponse({"id": id, "points": chart(id, dashboard.version)[1]})
+
+    def known_run(run: str) -> str:
         if run not in dashboard.runs:
             dashboard.refresh()
         if run not in dashboard.runs:
             raise HTTPException(404, f"no run {run!r} under the runs folder")
+        return run
+
+    @app.get("/api/step")
+    def step(run: str = Query(..., max_length=1000), step: int = Query(..., ge=0)) -> JSONResponse:
         try:
-            return JSONResponse(dashboard.step_view(run, step))
+            return JSONResponse(dashboard.step_view(known_run(run), step))
+        except KeyError as error:
+            raise HTTPException(404, str(error.args[0])) from None
+
+    @app.get("/api/eval")
+    def evaluation(run: str = Query(..., max_length=1000), step: int = Query(..., ge=0)) -> JSONResponse:
+        try:
+            return JSONResponse(dashboard.eval_view(known_run(run), step))
         except KeyError as error:
             raise HTTPException(404, str(error.args[0])) from None
 
     @app.get("/files")
     def files(run: str = Query(..., max_length=1000), path: str = Query(..., max_length=1000)) -> Response:
-        if run not in dashboard.runs:
-            dashboard.refresh()
-        if run not in dashboard.runs:
-            raise HTTPException(404, f"no run {run!r} under the runs folder")
+        run = known_run(run)  # first: a refresh replaces dashboard.runs
         try:
             target = file_in_run(dashboard.runs[run], path)
         except PathRefused as error:

@@ -8,10 +8,17 @@ it after every symlink is followed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
-# A folder is a run when it holds one of these (launch/grpo.py and launch/sft.py write them).
-RUN_MARKERS = ("rollouts", "tensorboard")
+from dashboard.logs import is_log_file, newest_checkpoint_state
+
+# A folder is a run when it holds one of these folders (launch/grpo.py and launch/sft.py write them) or a
+# training log (dashboard.logs.is_log_file: train_log.json, trainer_state.json, *log*.jsonl, ...; or a
+# checkpoint's trainer_state.json while it trains).
+RUN_MARKERS = ("rollouts", "tensorboard", "eval")
+# Folders inside a run that are never runs themselves (a checkpoint holds a trainer_state.json).
+NOT_RUNS = re.compile(r"^(checkpoints|checkpoint-\d+|\..*)$")
 # runs/<name>/grpo/ is two levels under RUNS_DIR; a little more allows a folder of experiment groups.
 MAX_RUN_DEPTH = 4
 
@@ -25,15 +32,23 @@ def find_runs(runs_dir: Path) -> dict[str, Path]:
     folders are not followed, so a run is always a real folder under `runs_dir`."""
     root = runs_dir.resolve()
     runs: dict[str, Path] = {}
-    for folder, subfolders, _ in os.walk(root, followlinks=False):
+    for folder, subfolders, files in os.walk(root, followlinks=False):
         here = Path(folder)
         depth = len(here.relative_to(root).parts)
-        if any((here / marker).is_dir() and not (here / marker).is_symlink() for marker in RUN_MARKERS):
+        if is_run(here, files):
             runs[here.relative_to(root).as_posix()] = here
         if depth >= MAX_RUN_DEPTH:
             subfolders.clear()
-        subfolders[:] = sorted(name for name in subfolders if name not in RUN_MARKERS and name[0] != ".")
+        subfolders[:] = sorted(
+            name for name in subfolders if name not in RUN_MARKERS and not NOT_RUNS.match(name)
+        )
     return runs
+
+
+def is_run(folder: Path, files: list[str]) -> bool:
+    if any((folder / marker).is_dir() and not (folder / marker).is_symlink() for marker in RUN_MARKERS):
+        return True
+    return any(is_log_file(folder / name) for name in files) or newest_checkpoint_state(folder) is not None
 
 
 def file_in_run(run_dir: Path, relative: str) -> Path:

@@ -9,11 +9,14 @@ run and curve.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
+from typing import TypedDict
 
 import matplotlib
 
 matplotlib.use("Agg")
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 matplotlib.rcParams["svg.hashsalt"] = "rft-dashboard"  # the same data gives the same SVG
@@ -41,7 +44,19 @@ def chart_series(
     return lines
 
 
-def render_svg(title: str, lines: list[tuple[str, str, Series]], run_order: list[str]) -> bytes:
+class Point(TypedDict):
+    """Where a curve's point is drawn, as fractions of the chart's width and height from its top left."""
+
+    run: str
+    step: int
+    x: float
+    y: float
+
+
+def render_chart(
+    title: str, lines: list[tuple[str, str, Series]], run_order: list[str]
+) -> tuple[bytes, list[Point]]:
+    """The chart's SVG and where each finite point of each line lies on it (the page's image map)."""
     figure = Figure(figsize=(4.4, 2.7), dpi=100)
     axes = figure.add_subplot()
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -66,4 +81,18 @@ def render_svg(title: str, lines: list[tuple[str, str, Series]], run_order: list
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg")
-    return buffer.getvalue()
+    return buffer.getvalue(), point_positions(figure, axes, lines)
+
+
+def point_positions(figure: Figure, axes: Axes, lines: list[tuple[str, str, Series]]) -> list[Point]:
+    """Each finite point's position as fractions of the figure (valid at any size the image is shown at:
+    the SVG scales uniformly), after the layout that `savefig` drew."""
+    width, height = figure.bbox.width, figure.bbox.height
+    points: list[Point] = []
+    for run, _, series in lines:
+        for step, value in sorted(series.items()):
+            if not math.isfinite(value):
+                continue
+            x, y = axes.transData.transform((step, value))
+            points.append(Point(run=run, step=int(step), x=round(x / width, 4), y=round(1 - y / height, 4)))
+    return points

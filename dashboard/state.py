@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.alerts import AlertSettings, run_alerts
+from dashboard.evals import eval_files, eval_view
+from dashboard.logs import LogsReader
 from dashboard.paths import find_runs
 from dashboard.plots import TIME_TAGS
 from dashboard.records import (
@@ -39,6 +41,7 @@ EPISODE_CHARTS = (
 )
 TOOL_RATE_PREFIX = "tools/rate/"
 OPTIMISATION_TAGS = ("loss", "kl", "entropy", "grad_norm", "learning_rate")
+LOSS = "loss"
 
 
 def _as_points(by_step: dict[int, dict[str, float]]) -> dict[str, dict[int, float]]:
@@ -63,7 +66,7 @@ class Dashboard:
         self.runs_dir = runs_dir
         self.settings = settings or AlertSettings()
         self._lock = threading.Lock()
-        self._readers: dict[str, tuple[RecordsReader, ScalarsReader]] = {}
+        self._readers: dict[str, tuple[RecordsReader, ScalarsReader, LogsReader]] = {}
         self.curves: dict[str, tuple[dict, dict]] = {}
         self.runs: dict[str, Path] = {}
         self.version = ""
@@ -76,9 +79,10 @@ class Dashboard:
             curves = {}
             for run, folder in self.runs.items():
                 if run not in self._readers:
-                    self._readers[run] = (RecordsReader(folder), ScalarsReader(folder))
-                records, scalars = self._readers[run]
-                curves[run] = (_as_points(records.statistics()), scalars.series())
+                    self._readers[run] = (RecordsReader(folder), ScalarsReader(folder), LogsReader(folder))
+                records, scalars, logs = self._readers[run]
+                # A curve both logs hold comes from TensorBoard (every point of it, as the trainer logged).
+                curves[run] = (_as_points(records.statistics()), {**logs.series(), **scalars.series()})
             self.curves = curves
         alerts = [
             alert.model_dump()
@@ -86,7 +90,12 @@ class Dashboard:
             for alert in run_alerts(run, episodes, scalars, self.settings)
         ]
         runs = [
-            {"id": run, "steps": sorted(step_files(folder)), "mean_reward": self._reward_by_step(run)}
+            {
+                "id": run,
+                "steps": sorted(step_files(folder)),
+                "mean_reward": self._reward_by_step(run),
+                "evals": sorted(eval_files(folder)),
+            }
             for run, folder in self.runs.items()
         ]
         self.version = hashlib.sha1(json.dumps(curves, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -119,6 +128,10 @@ class Dashboard:
                 charts.append({"id": f"s:{tag}", "title": tag, "group": "Evaluation"})
                 shown.add(tag)
         for tag in scalar_names:
+            if tag not in shown and LOSS in tag.lower():  # each loss term of any trainer on its own curve
+                charts.append({"id": f"s:{tag}", "title": tag, "group": "Loss terms"})
+                shown.add(tag)
+        for tag in scalar_names:
             if tag not in shown:
                 charts.append({"id": f"s:{tag}", "title": tag, "group": "All logged scalars"})
         return charts
@@ -145,6 +158,10 @@ class Dashboard:
                 "stop_reason": sorted({str(e.get("stop_reason")) for e in episodes}),
             },
         }
+
+    def eval_view(self, run: str, step: int) -> dict[str, Any]:
+        """One evaluation's samples with their scores and image paths (dashboard.evals)."""
+        return eval_view(run, self.runs[run], step)
 
     def _episode_view(self, run: str, record: dict[str, Any]) -> dict[str, Any]:
         # Image paths are relative to the rollouts folder; the page fetches them through /files.

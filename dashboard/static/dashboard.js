@@ -1,11 +1,15 @@
 // The dashboard page: polls /api/state, redraws the charts when the data changed, lists each run's steps,
-// and shows a clicked step's GRPO groups with filters. Every text from the runs is set as textContent.
+// and shows a clicked step's GRPO groups with filters (a step is opened from its button or from a point of a
+// curve, through the chart's image map); lists each run's evaluations and shows one's samples, worst errors
+// first. Every text from the runs is set as textContent.
 "use strict";
 
 const pollMs = Number(document.body.dataset.pollMs) || 2000;
 let version = null;
 let selected = null; // {run, step}
 let stepView = null;
+let evalView = null;
+let recorded = new Map(); // run -> Set of steps with episodes
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -59,11 +63,16 @@ function renderCharts(charts) {
     groups.get(chart.group).push(chart);
   }
   const sections = [];
+  let n = 0;
   for (const [group, members] of groups) {
     const row = el("div", { class: "chart-group" });
     for (const chart of members) {
-      row.append(el("img", { class: "chart", "data-chart": chart.id, alt: chart.title,
-        src: `/api/chart.svg?id=${encodeURIComponent(chart.id)}&v=${version}` }));
+      const name = `chart-map-${n++}`;
+      const map = el("map", { name, "data-chart": chart.id });
+      const image = el("img", { class: "chart", "data-chart": chart.id, alt: chart.title, usemap: `#${name}`,
+        src: `/api/chart.svg?id=${encodeURIComponent(chart.id)}&v=${version}` });
+      image.addEventListener("load", () => drawPointLinks(image, map, chart.id, version));
+      row.append(el("div", { class: "chart-box" }, image, map));
     }
     const section = group === "All logged scalars"
       ? el("details", {}, el("summary", { text: group }), row)
@@ -73,13 +82,34 @@ function renderCharts(charts) {
   box.replaceChildren(...sections);
 }
 
+// One clickable circle per point of the chart whose step has recorded episodes; the server says where each
+// point lies as fractions of the chart, scaled here to the size the image is shown at.
+async function drawPointLinks(image, map, chartId, drawnVersion) {
+  const response = await fetch(`/api/chart_points?id=${encodeURIComponent(chartId)}&v=${drawnVersion}`);
+  if (!response.ok || drawnVersion !== version) return;
+  const { points } = await response.json();
+  const width = image.clientWidth, height = image.clientHeight;
+  const areas = points.filter((p) => recorded.get(p.run)?.has(p.step)).map((p) => {
+    const area = el("area", { shape: "circle", href: "#episodes", "data-run": p.run, "data-step": String(p.step),
+      "data-x": String(Math.round(p.x * width)), "data-y": String(Math.round(p.y * height)),
+      coords: `${Math.round(p.x * width)},${Math.round(p.y * height)},6`,
+      alt: `${p.run} step ${p.step}`, title: `${p.run} step ${p.step}: open its episodes` });
+    area.addEventListener("click", (event) => { event.preventDefault(); openStep(p.run, p.step); });
+    return area;
+  });
+  map.replaceChildren(...areas);
+  image.dataset.points = String(areas.length);
+}
+
 async function poll() {
   try {
     const response = await fetch("/api/state", { cache: "no-store" });
     const state = await response.json();
     if (state.version !== version) {
       version = state.version;
+      recorded = new Map(state.runs.map((r) => [r.id, new Set(r.steps)]));
       renderCharts(state.charts);
+      renderEvalList(state.runs);
       renderSteps(state.runs);
       renderAlerts(state.alerts);
       document.body.dataset.version = version;
@@ -110,6 +140,7 @@ async function openStep(run, step) {
   document.getElementById("episodes-title").textContent = `${run}, step ${step}: GRPO groups`;
   document.getElementById("episodes").hidden = false;
   renderGroups();
+  document.getElementById("episodes").scrollIntoView();
 }
 
 function episodeText(episode) {
@@ -191,6 +222,69 @@ function renderGroups() {
   document.getElementById("episode-count").textContent = `${shown} of ${total} episodes`;
 }
 
+function renderEvalList(runs) {
+  const withEvals = runs.filter((run) => run.evals.length);
+  document.getElementById("evaluations").hidden = withEvals.length === 0;
+  document.getElementById("eval-list").replaceChildren(...withEvals.map((run) => {
+    const row = el("div", { class: "run-steps", "data-run": run.id }, el("b", { text: run.id }));
+    for (const step of run.evals) {
+      const button = el("button", { class: "eval-step", type: "button", "data-run": run.id,
+        "data-step": String(step), text: `eval @ ${step}` });
+      button.addEventListener("click", () => openEval(run.id, step));
+      row.append(button);
+    }
+    return row;
+  }));
+}
+
+async function openEval(run, step) {
+  const response = await fetch(`/api/eval?run=${encodeURIComponent(run)}&step=${step}`);
+  evalView = await response.json();
+  const form = document.getElementById("eval-filters");
+  for (const name of ["answer", "domain", "attack_type"]) {
+    const options = name === "answer" ? evalView.choices.answer : ["", ...evalView.choices[name]];
+    form.elements[name].replaceChildren(...options.map((o) => el("option", { value: o, text: o || "any" })));
+    form.elements[name].disabled = options.length <= 1;
+  }
+  document.getElementById("evaluation-title").textContent = `${run}, evaluation at step ${step}`;
+  document.getElementById("evaluation").hidden = false;
+  renderSamples();
+}
+
+function sampleView(sample, answer) {
+  const wrong = sample.wrong[answer];
+  const card = el("div", { class: `sample ${wrong === true ? "wrong" : wrong === false ? "correct" : ""}`,
+    "data-id": sample.id, "data-error": fmt(sample.errors[answer]) });
+  card.append(el("div", { text: `${sample.id}: label ${sample.label}` }));
+  card.append(el("div", { text: `domain ${sample.domain ?? "-"}, attack ${sample.attack_type ?? "-"}` }));
+  for (const [name, score] of Object.entries(sample.scores)) {
+    card.append(el("div", { text: `P(spoof) ${name} ${fmt(score)}  error ${fmt(sample.errors[name])}` }));
+  }
+  if (sample.forced) card.append(el("div", { text: "final answer forced (the episode gave none)" }));
+  if (sample.image) card.append(el("img", { class: "sample-image", src: fileUrl(evalView.run, sample.image), alt: sample.id }));
+  if (sample.turns.length) {
+    card.append(el("details", {}, el("summary", { text: `${sample.turns.length} turn(s)` }),
+      ...sample.turns.map((turn) => el("pre", { class: "turn", text: turn }))));
+  }
+  return card;
+}
+
+function renderSamples() {
+  if (!evalView) return;
+  const filters = new FormData(document.getElementById("eval-filters"));
+  const answer = filters.get("answer") || evalView.choices.answer[0];
+  const kept = evalView.samples.filter((s) =>
+    ["domain", "attack_type", "label"].every((key) => !filters.get(key) || String(s[key]) === filters.get(key))
+    && (filters.get("wrong") !== "yes" || s.wrong[answer] === true));
+  // Worst errors first: the most confident wrong answers; samples without a score last.
+  const error = (s) => s.errors[answer] ?? -1;
+  kept.sort((a, b) => error(b) - error(a));
+  document.getElementById("eval-samples").replaceChildren(...kept.map((s) => sampleView(s, answer)));
+  document.getElementById("sample-count").textContent = `${kept.length} of ${evalView.samples.length} samples`;
+}
+
+document.getElementById("eval-filters").addEventListener("input", renderSamples);
+document.getElementById("eval-filters").addEventListener("submit", (event) => event.preventDefault());
 document.getElementById("filters").addEventListener("input", renderGroups);
 document.getElementById("filters").addEventListener("submit", (event) => event.preventDefault());
 poll();

@@ -38,6 +38,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from rft.eval.report import compute_report
+from rft.eval.sample_records import image_name, sample_row, save_images
 from rft.eval.scoring import FAST_ANSWER_CLASSES, fast_answer_messages, spoof_probabilities
 from rft.methods import TAR_FAS_FINAL_CLASSES, Method, method_named
 from rft.models.conversation import END_OF_TURN, VISION_TOKENS, ConversationTokenizer, find_subsequences
@@ -375,6 +376,7 @@ def evaluate_targets(
     max_completion_length: int = 256,
     progress: bool = True,
     tool_names: Sequence[str] | None = None,
+    samples_dir: Path | None = None,
 ) -> dict[str, dict]:
     """Evaluate the policy on each target domain by its fast and its final answer (paper 003 Sec. 4.1).
 
@@ -388,7 +390,10 @@ def evaluate_targets(
       tokens per turn), classes "<Real>"/"<Spoof>" (paper 003) or "real"/"fake" (paper 001), with
       "final_forced_fraction" (episodes without an <answer>, see `final_answer_prefix`) and
       "weights_version" (of the weights that sampled them);
-    - "n_samples".
+    - "n_samples";
+    - "samples" (only with `samples_dir`): one `rft.eval.sample_records.sample_row` per sample (its scores,
+      the final episode's turns, its image's path under `samples_dir`, where the main process writes each
+      evaluated image once).
 
     `model` may be the trained, wrapped model (`eval_module`); it is put in eval mode and every submodule's
     mode is restored after. With an `accelerator` of several processes every process must call this with the
@@ -410,6 +415,7 @@ def evaluate_targets(
         batch_size=batch_size,
         max_completion_length=max_completion_length,
         progress=progress and processes.is_main,
+        samples_dir=None if samples_dir is None else Path(samples_dir),
     )
     has_source = processes.from_main(lambda: episode_source is not None)
     if not chosen.fast_answer and not has_source:
@@ -436,6 +442,7 @@ class _TargetScorer:
     batch_size: int
     max_completion_length: int
     progress: bool
+    samples_dir: Path | None = None
 
     def target(
         self, target: datasets.Dataset, name: str, source: EpisodeSource | None, *, final: bool
@@ -445,13 +452,30 @@ class _TargetScorer:
         images = [_rgb(image) for image in target["image"]]
         rows = report_rows(target, name)
         result: dict[str, Any] = {"n_samples": len(rows)}
+        fast_scores = final_scores = forced = turns = None
         if self.method.fast_answer:
-            result["fast"] = compute_report(with_scores(rows, self.fast(images)))
+            fast_scores = self.fast(images)
+            result["fast"] = compute_report(with_scores(rows, fast_scores))
         if final:
-            scores, forced, version = self.final(images, source)
-            result["final"] = compute_report(with_scores(rows, scores))
+            final_scores, forced, version, turns = self.final(images, source)
+            result["final"] = compute_report(with_scores(rows, final_scores))
             result["final_forced_fraction"] = sum(forced) / len(forced) if forced else 0.0
             result["weights_version"] = version
+        if self.samples_dir is not None:
+            names = [image_name(name, row["id"]) for row in rows]
+            if self.processes.is_main:
+                save_images(self.samples_dir, names, images)
+            result["samples"] = [
+                sample_row(
+                    row,
+                    image=names[i],
+                    fast=None if fast_scores is None else fast_scores[i],
+                    final=None if final_scores is None else final_scores[i],
+                    forced=None if forced is None else forced[i],
+                    turns=None if turns is None else turns[i],
+                )
+                for i, row in enumerate(rows)
+            ]
         return result
 
     def fast(self, images: Sequence[Image.Image]) -> list[float]:
@@ -468,18 +492,19 @@ class _TargetScorer:
 
     def final(
         self, images: Sequence[Image.Image], source: EpisodeSource | None
-    ) -> tuple[list[float], list[bool], int]:
-        """Final-answer scores, which answers were forced, and the sampling weights version. The episode
-        source runs on the main process only."""
+    ) -> tuple[list[float], list[bool], int, list[list[str]]]:
+        """Final-answer scores, which answers were forced, the sampling weights version and each episode's
+        turns. The episode source runs on the main process only."""
 
-        def sample() -> tuple[list[FinalPrefix], list[bool], int]:
+        def sample() -> tuple[list[FinalPrefix], list[bool], int, list[list[str]]]:
             episodes, version = greedy_episodes(
                 source, self.method, self.tokenizer, images, max_completion_length=self.max_completion_length
             )
-            return (*final_prefixes(episodes, self.tokenizer), version)
+            turns = [[str(turn) for turn in episode.turns] for episode in episodes]
+            return (*final_prefixes(episodes, self.tokenizer), version, turns)
 
-        prefixes, forced, version = self.processes.from_main(sample)
-        return self.processes.map_sharded(self._final_share, prefixes), forced, version
+        prefixes, forced, version, turns = self.processes.from_main(sample)
+        return self.processes.map_sharded(self._final_share, prefixes), forced, version, turns
 
     def _final_share(self, prefixes: list[FinalPrefix]) -> list[float]:
         return answer_probabilities(

@@ -154,7 +154,9 @@ def build_trainer(
             tool_names=config.run.tool_names,
         )
     evaluation = TargetEvaluation(
-        evaluate=target_evaluator(config, processor=processor, model_dir=model_dir, targets=splits.targets),
+        evaluate=target_evaluator(
+            config, processor=processor, model_dir=model_dir, targets=splits.targets, samples_dir=out / "eval"
+        ),
         every=config.eval.steps,
         out_dir=out / "eval",
     )
@@ -177,9 +179,15 @@ def build_trainer(
 
 
 def target_evaluator(
-    config: ExperimentConfig, *, processor: Any, model_dir: Path, targets: dict
+    config: ExperimentConfig,
+    *,
+    processor: Any,
+    model_dir: Path,
+    targets: dict,
+    samples_dir: Path | None = None,
 ) -> Callable[[Any], dict]:
-    """`evaluate(trainer)`: the trainer's policy scored on every target domain (fast and final answers)."""
+    """`evaluate(trainer)`: the trainer's policy scored on every target domain (fast and final answers);
+    with `samples_dir`, each result also keeps its per-sample rows and the images are written there."""
     from rft.eval.target import evaluate_targets
     from rft.models.loading import detect_arch
 
@@ -200,6 +208,7 @@ def target_evaluator(
             final_answer=config.eval.final_answer,
             max_completion_length=config.grpo.max_completion_length,
             tool_names=config.run.tool_names,
+            samples_dir=samples_dir,
         )
 
     return score_targets

@@ -10,12 +10,15 @@ from typing import Any
 
 from transformers import Trainer, TrainerCallback
 
+from rft.eval.sample_records import split_samples, write_samples
 from rft.eval.target import flatten_metrics
 
 
 class TargetEvaluation(TrainerCallback):
     """Runs `evaluate(trainer)` (a closure over the targets and settings) every `every` steps, logs the
-    flattened metrics (`target/<domain>/<fast|final>/<hter|auc>`) and writes `out_dir/eval_step_<N>.json`.
+    flattened metrics (`target/<domain>/<fast|final>/<hter|auc>`) and writes `out_dir/eval_step_<N>.json`;
+    per-sample rows, when the evaluation keeps them, go to `out_dir/samples_step_<N>.jsonl` (the dashboard's
+    evaluation view) and are left out of the returned results.
     The trainer is attached after it is built (`attach`), since the callback is one of its arguments."""
 
     def __init__(self, *, evaluate: Callable[[Any], dict], every: int | None, out_dir: Path) -> None:
@@ -39,7 +42,7 @@ class TargetEvaluation(TrainerCallback):
         if self.trainer is None:
             raise RuntimeError("TargetEvaluation.attach(trainer) was not called")
         self.trainer.sync_weights()  # the episode source must sample the policy being evaluated
-        results = self.evaluate(self.trainer)
+        results, samples = split_samples(self.evaluate(self.trainer))
         # transformers' own `log`: TRL's would also flush the training metrics gathered since the last
         # logging step into this entry, leaving the step's own entry without them.
         Trainer.log(self.trainer, flatten_metrics(results))
@@ -49,4 +52,6 @@ class TargetEvaluation(TrainerCallback):
             temporary = target.with_suffix(".json.tmp")
             temporary.write_text(json.dumps(results, indent=2))
             temporary.replace(target)
+            if samples:
+                write_samples(self.out_dir, step, samples)
         return results

@@ -19,11 +19,22 @@ from dashboard_server import CHROMIUM, CHROMIUM_ARGS, Server
 @pytest.fixture(scope="session")
 def finished_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two finished 6-step runs: `healthy/grpo` keeps calling tools, `collapse/grpo` stops at step 3."""
-    from dashboard_runs import write_run
+    from dashboard_runs import write_evaluation, write_run
 
     runs_dir = tmp_path_factory.mktemp("runs")
     write_run(runs_dir / "healthy" / "grpo", 6)
     write_run(runs_dir / "collapse" / "grpo", 6, tools_until=3)
+    write_evaluation(runs_dir / "healthy" / "grpo", 6)
+    return runs_dir
+
+
+@pytest.fixture(scope="session")
+def baseline_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Baseline runs with training logs only: `instructflip` (finished) and `caption` (at a checkpoint)."""
+    from dashboard_runs import write_baseline_runs
+
+    runs_dir = tmp_path_factory.mktemp("baselines")
+    write_baseline_runs(runs_dir)
     return runs_dir
 
 

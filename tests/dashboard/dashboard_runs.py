@@ -152,3 +152,71 @@ def write_run(run_dir: Path, steps: int, **options: int | None) -> RunWriter:
     for step in range(1, steps + 1):
         writer.write_step(step)
     return writer
+
+
+# -- an evaluation's per-sample records (rft.eval.sample_records, as the GRPO job's evaluation writes them)
+
+EVAL_DOMAINS = ("street", "studio")
+# (final P(spoof), fast P(spoof)) of sample i; label: live for even i, spoof for odd i.
+EVAL_SCORES = [
+    (0.10, 0.4),
+    (0.02, 0.9),
+    (0.95, 0.6),
+    (0.85, 0.7),
+    (0.30, 0.5),
+    (0.60, 0.9),
+    (0.05, 0.2),
+    (0.99, 0.8),
+]
+WORST_SAMPLE = "face-1"  # a spoof given P(spoof) 0.02 by the final answer: the most confident wrong answer
+
+
+def write_evaluation(run_dir: Path, step: int) -> list[dict]:
+    from rft.eval.sample_records import image_name, sample_row, save_images, write_samples
+
+    folder = run_dir / "eval"
+    rows, names, images = [], [], []
+    for i, (final, fast) in enumerate(EVAL_SCORES):
+        spoof = bool(i % 2)
+        row = {
+            "id": f"face-{i}",
+            "label": "spoof" if spoof else "live",
+            "attack_type": ("print" if i % 4 == 1 else "replay") if spoof else None,
+            "domain": EVAL_DOMAINS[i // 4],
+        }
+        names.append(image_name(row["domain"], row["id"]))
+        images.append(face(i % 2, 100 + i))
+        turns = [f"<Spoof><reason>sample {i}</reason>", "<think>done</think><answer><Spoof></answer>"]
+        rows.append(sample_row(row, image=names[-1], fast=fast, final=final, forced=False, turns=turns))
+    save_images(folder, names, images)
+    write_samples(folder, step, rows)
+    return rows
+
+
+# -- a baseline's training log, written as transformers writes it (no TensorBoard, no rollouts)
+
+BASELINE_TERMS = ("loss_content", "loss_style", "loss_cls", "loss_cue")
+
+
+def baseline_state(steps: int, terms: tuple[str, ...]) -> TrainerState:
+    state = TrainerState()
+    for step in range(1, steps + 1):
+        entry = {name: 1.0 / (step + k) for k, name in enumerate(terms)}
+        entry |= {"loss": sum(entry.values()), "learning_rate": 1e-4, "epoch": step / steps, "step": step}
+        state.log_history.append(entry)
+    state.global_step = steps
+    return state
+
+
+def write_baseline_runs(runs_dir: Path) -> None:
+    """`instructflip/`: a finished run's train_log.json (the jobs' export of `log_history`); `caption/`: a run
+    still training, whose only log is its newest checkpoint's trainer_state.json."""
+    finished = runs_dir / "instructflip"
+    finished.mkdir(parents=True)
+    (finished / "train_log.json").write_text(json.dumps(baseline_state(5, BASELINE_TERMS).log_history))
+    for step in (2, 4):
+        checkpoint = runs_dir / "caption" / "checkpoints" / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        baseline_state(step, ("loss_cls", "loss_caption")).save_to_json(
+            str(checkpoint / "trainer_state.json")
+        )

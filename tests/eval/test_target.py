@@ -21,6 +21,7 @@ from datasets import Dataset
 from PIL import Image
 from torch.utils.hooks import RemovableHandle
 
+from rft.eval.report import compute_report
 from rft.eval.scoring import FAST_ANSWER_CLASSES
 from rft.eval.target import (
     answer_probabilities,
@@ -422,6 +423,39 @@ def test_dt_grpo_is_scored_by_its_fast_and_final_answers(policy) -> None:
     assert flat["target/street/final/forced_fraction"] == 0.5
     assert len(flat) == 2 * (2 * 2 + 1)
     assert all(isinstance(value, float) for value in flat.values())
+
+
+def test_kept_samples_hold_each_images_scores_turns_and_a_safe_image_path(policy, tmp_path: Path) -> None:
+    model, processor, tokenizer = policy
+    targets = {"../../outside": target_dataset(4)}
+    results = evaluate_targets(
+        model=model,
+        processor=processor,
+        arch=ARCH,
+        targets=targets,
+        method="dt_grpo",
+        episode_source=ScriptedSource(tokenizer, answers=lambda k: k % 2 == 0),
+        batch_size=4,
+        max_completion_length=64,
+        progress=False,
+        samples_dir=tmp_path / "eval",
+    )
+    samples = results["../../outside"]["samples"]
+    assert [s["id"] for s in samples] == [f"face-{i}" for i in range(4)]
+    assert [s["forced"] for s in samples] == [False, True, False, True]
+    assert samples[1]["turns"] == [turn for turn, _ in MALFORMED]
+    for sample, image in zip(samples, targets["../../outside"]["image"], strict=True):
+        assert sample["scores"].keys() == {"fast", "final"}
+        assert sample["domain"] == "../../outside" and sample["label"] in ("live", "spoof")
+        path = (tmp_path / "eval" / sample["image"]).resolve()
+        assert path.is_relative_to(
+            (tmp_path / "eval" / "images").resolve()
+        )  # the domain is a name, not a path
+        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(image.convert("RGB")))
+    # The scores are the ones the report was computed from.
+    for answer in ("fast", "final"):
+        again = compute_report([{**s, "score": s["scores"][answer]} for s in samples])
+        assert again["overall"] == results["../../outside"][answer]["overall"]
 
 
 def test_without_an_episode_source_only_the_fast_answer_is_scored(policy) -> None:

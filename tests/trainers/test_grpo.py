@@ -573,7 +573,8 @@ def test_a_target_evaluation_mid_run_leaves_the_steps_timing_and_metrics_alone(
 
     def evaluate(trainer: EpisodeGRPOTrainer) -> dict:
         update_times_seen.append(list(metrics(trainer, "train")["time/update_s"]))
-        return {"street": {"fast": {"overall": {"hter": 0.25, "auc": 0.75}}}}
+        sample = {"id": "face-0", "label": "live", "scores": {"fast": 0.2}, "image": "images/street/a.png"}
+        return {"street": {"fast": {"overall": {"hter": 0.25, "auc": 0.75}}, "samples": [sample]}}
 
     evaluation = TargetEvaluation(evaluate=evaluate, every=1, out_dir=tmp_path / "eval")
     trainer = scripted_trainer(qwen_dir, tmp_path, callbacks=[evaluation], max_steps=2)
@@ -590,6 +591,10 @@ def test_a_target_evaluation_mid_run_leaves_the_steps_timing_and_metrics_alone(
     assert target["step"] == 1 and target["target/street/fast/auc"] == 0.75
     assert not any(key.startswith(("reward", "time/")) for key in target), target
     assert (tmp_path / "eval" / "eval_step_000001.json").is_file()
+    # The per-sample rows go to their own file (the dashboard's evaluation view), not into the report.
+    assert "samples" not in json.loads((tmp_path / "eval" / "eval_step_000001.json").read_text())["street"]
+    (line,) = (tmp_path / "eval" / "samples_step_000001.jsonl").read_text().splitlines()
+    assert json.loads(line)["scores"] == {"fast": 0.2}
 
 
 def test_reward_service_and_trl_reward_functions_agree(qwen_dir: Path, tmp_path: Path) -> None:

@@ -19,15 +19,24 @@ class InstructFlipConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # Components: real checkpoints from local folders, or the tiny preset (rft.baselines.instructflip.tiny).
-    tiny: bool = Field(False, description="Build tiny random CLIP / Q-Former / T5 folders instead of loading paths.")
-    clip_path: Path | None = Field(None, description="Local CLIP ViT-B/16 folder (CLIPModel or CLIPVisionModel).")
-    t5_path: Path | None = Field(None, description="Local FLAN-T5 folder (T5ForConditionalGeneration + tokenizer); its tokenizer and "
-        "embeddings also encode the instructions when llm is false.")
+    tiny: bool = Field(
+        False, description="Build tiny random CLIP / Q-Former / T5 folders instead of loading paths."
+    )
+    clip_path: Path | None = Field(
+        None, description="Local CLIP ViT-B/16 folder (CLIPModel or CLIPVisionModel)."
+    )
+    t5_path: Path | None = Field(
+        None,
+        description="Local FLAN-T5 folder (T5ForConditionalGeneration + tokenizer); its tokenizer and "
+        "embeddings also encode the instructions when llm is false.",
+    )
     qformer_path: Path | None = Field(
         None, description="Local Blip2QFormerModel folder to start both branches from; null: random init."
     )
     cache_dir: Path = Field(Path(".cache/models"), description="Where the tiny components are kept.")
-    num_query_tokens: int = Field(32, ge=2, description="Learnable queries k per branch (our choice, as InstructBLIP).")
+    num_query_tokens: int = Field(
+        32, ge=2, description="Learnable queries k per branch (our choice, as InstructBLIP)."
+    )
     qformer_layers: int = Field(12, ge=1, description="Q-Former depth when qformer_path is null.")
     qformer_hidden: int = Field(768, ge=8, description="Q-Former width when qformer_path is null.")
     qformer_heads: int = Field(12, ge=1)
@@ -38,7 +47,9 @@ class InstructFlipConfig(BaseModel):
     content_branch: bool = Field(True, description="Content branch and its loss L_c (Table 3, CB).")
     style_branch: bool = Field(True, description="Style branch and its loss L_s (Table 3, SB).")
     cue: bool = Field(True, description="Cue generator and its loss L_cue (Table 3, Cue).")
-    llm: bool = Field(True, description="Answer through frozen FLAN-T5; false: linear classification heads (Table 4).")
+    llm: bool = Field(
+        True, description="Answer through frozen FLAN-T5; false: linear classification heads (Table 4)."
+    )
     # Eq. 6 and Eq. 7.
     lambda_content: float = Field(0.4, ge=0, description="lambda_1 of Eq. 6 (L_c).")
     lambda_style: float = Field(0.4, ge=0, description="lambda_2 of Eq. 6 (L_s).")

@@ -81,7 +81,12 @@ class InstructFlip(nn.Module):
     ) -> None:
         super().__init__()
         check_widths(vision, qformer_content, qformer_style)
-        self.vision, self.qformer_content, self.qformer_style, self.t5 = vision, qformer_content, qformer_style, t5
+        self.vision, self.qformer_content, self.qformer_style, self.t5 = (
+            vision,
+            qformer_content,
+            qformer_style,
+            t5,
+        )
         self.tokenizer, self.settings = tokenizer, settings
         hidden, k, t5_width = qformer_content.config.hidden_size, settings.num_query_tokens, t5.config.d_model
         self.content_queries = nn.Parameter(torch.randn(k, hidden) * 0.02)  # Q_c
@@ -198,7 +203,9 @@ class InstructFlip(nn.Module):
             terms["cue"] = cue_loss(cue, cue_target(is_spoof, self.settings.cue_size), self.settings.cue_beta)
         return terms
 
-    def answer_loss(self, question: Question, queries: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+    def answer_loss(
+        self, question: Question, queries: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor | None:
         """Eq. 4 for one question over the labelled samples (None when none is): FLAN-T5's cross-entropy of
         the option's text given the soft prompt (queries, then the instruction), or a linear head's."""
         keep = labels != IGNORE
@@ -208,7 +215,8 @@ class InstructFlip(nn.Module):
         if not self.settings.llm:
             return nn.functional.cross_entropy(self.answer_heads[question.name](queries.mean(dim=1)), labels)
         prompt = torch.cat(
-            [self.language_proj(queries), self.instruction_tokens(question).expand(len(queries), -1, -1)], dim=1
+            [self.language_proj(queries), self.instruction_tokens(question).expand(len(queries), -1, -1)],
+            dim=1,
         )
         targets = getattr(self, f"answers_{question.name}")[labels]
         return self.t5(inputs_embeds=prompt, labels=targets).loss
@@ -227,7 +235,9 @@ class InstructFlip(nn.Module):
         for name in COMPONENTS:
             getattr(self, name).save_pretrained(out_dir / name)
         self.tokenizer.save_pretrained(out_dir / "t5")
-        save_file({k: v.detach().contiguous().cpu() for k, v in head_state(self).items()}, out_dir / HEADS_FILE)
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in head_state(self).items()}, out_dir / HEADS_FILE
+        )
         (out_dir / SETTINGS_FILE).write_text(json.dumps(asdict(self.settings), indent=2))
         return out_dir
 
@@ -316,7 +326,9 @@ def build_model(
     else:
         width = vision.config.hidden_size
         content = Blip2QFormerModel(
-            qformer_config(hidden=qformer_hidden, layers=qformer_layers, heads=qformer_heads, encoder_width=width)
+            qformer_config(
+                hidden=qformer_hidden, layers=qformer_layers, heads=qformer_heads, encoder_width=width
+            )
         )
     style = Blip2QFormerModel(content.config)
     style.load_state_dict(content.state_dict())

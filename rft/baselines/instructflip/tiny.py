@@ -70,7 +70,9 @@ def save_tiny_clip(out: Path) -> None:
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     """A word-level tokenizer over the instructions' and answers' words, with T5's special tokens and its
     post-processing (every sequence ends in </s>)."""
-    texts = [q.instruction() for q in (CONTENT, *STYLE_QUESTIONS)] + [o for q in (CONTENT, *STYLE_QUESTIONS) for o in q.options]
+    texts = [q.instruction() for q in (CONTENT, *STYLE_QUESTIONS)] + [
+        o for q in (CONTENT, *STYLE_QUESTIONS) for o in q.options
+    ]
     words = sorted({w for text in texts for w in re.findall(r"\w+|[^\w\s]", text)})
     vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *words])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -78,7 +80,9 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     backend.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", vocab["</s>"])]
     )
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 def save_tiny_t5(out: Path) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rft.baselines.instructflip.config import InstructFlipConfig
 from rft.config import ConfigError, ExperimentConfig, save_resolved_config
 from rft.jobs import steps
 from rft.jobs.steps import Request, process_state, protocol_data, seed_everything, training_parser, write_json
@@ -43,10 +44,16 @@ class Plan:
 
 
 def check_run(config: ExperimentConfig, *, resume: str | None, overwrite: bool) -> Plan:
-    """--resume and an earlier run in the folder, settled before any data or model is loaded."""
+    """The component folders, --resume and an earlier run in the folder, settled before any data or model is
+    loaded."""
     from rft.trainers.run_folders import check_fresh_start, resume_checkpoint
 
-    out = stage_dir(config)
+    settings, out = config.instructflip, stage_dir(config)
+    if settings is not None and not settings.tiny:  # a wrong path fails here, not after the data is prepared
+        check_dir(settings.clip_path, "clip_path")
+        check_dir(settings.t5_path, "t5_path")
+        if settings.qformer_path is not None:
+            check_dir(settings.qformer_path, "qformer_path")
     return Plan(
         resume_checkpoint(resume, out / "checkpoints"),
         check_fresh_start(out, resume=resume, overwrite=overwrite),
@@ -101,7 +108,6 @@ def build(config: ExperimentConfig) -> tuple[Any, Any]:
     under instructflip.cache_dir), and CLIP's image processor."""
     from transformers import CLIPImageProcessor
 
-    from rft.baselines.instructflip.model import Settings, build_model
     from rft.baselines.instructflip.tiny import build_tiny_components
 
     s = config.instructflip
@@ -111,7 +117,18 @@ def build(config: ExperimentConfig) -> tuple[Any, Any]:
         clip_dir, t5_dir = tiny / "clip", tiny / "t5"
     else:
         clip_dir, t5_dir = check_dir(s.clip_path, "clip_path"), check_dir(s.t5_path, "t5_path")
-    model = build_model(
+    try:
+        model = components_model(s, clip_dir, t5_dir)
+    except ValueError as error:  # components that do not fit together (widths, a Q-Former without text input)
+        raise ConfigError(f"instructflip: {error}") from None
+    return model, CLIPImageProcessor.from_pretrained(clip_dir, local_files_only=True)
+
+
+def components_model(s: InstructFlipConfig, clip_dir: Path, t5_dir: Path) -> Any:
+    """build_model with the section's Q-Former sizes and switches."""
+    from rft.baselines.instructflip.model import Settings, build_model
+
+    return build_model(
         clip_dir=clip_dir,
         t5_dir=t5_dir,
         qformer_dir=None if s.qformer_path is None else check_dir(s.qformer_path, "qformer_path"),
@@ -129,7 +146,6 @@ def build(config: ExperimentConfig) -> tuple[Any, Any]:
             vision_frozen_layers=s.vision_frozen_layers,
         ),
     )
-    return model, CLIPImageProcessor.from_pretrained(clip_dir, local_files_only=True)
 
 
 def check_dir(path: Path | None, key: str) -> Path:

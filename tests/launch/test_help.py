@@ -13,6 +13,7 @@ HELP_PHRASES = {
     "grpo": ["accelerate launch", "--resume", "section.key=value"],
     "demo": ["--config", "section.key=value"],
     "ablation": ["--config", "section.key=value", "resumes", "mean ± std"],
+    "instructflip": ["--config", "--resume", "--overwrite", "section.key=value", "docs/BASELINES.md"],
 }
 
 

@@ -61,6 +61,9 @@ def epoch_batches(
         dataset,
         batch_size=batch_size,
         sampler=order,
+        # The loader draws its workers' base seed from this generator, not from torch's global one, whose
+        # state (dropout, the cue noise) a checkpoint restores: where an epoch starts must not shift it.
+        generator=torch.Generator().manual_seed(seed * 100_003 + epoch),
         collate_fn=lambda rows: collate(rows, processor),
         num_workers=num_workers,
     )

@@ -8,6 +8,7 @@ one, --overwrite replaces an earlier run, over which a fresh start is refused), 
 term on its own curve), train_log.json, config.yaml, model/ (vision/, qformer_content/, qformer_style/, t5/
 in transformers formats, heads.safetensors), scores/<domain>.csv and metrics.json. docs/BASELINES.md has the details.
 On the CPU: `python launch/instructflip.py --config instructflip_cpu`; on a GPU the same command uses it.
+One process: the job refuses `accelerate launch` / torchrun with several processes.
 """
 
 from __future__ import annotations

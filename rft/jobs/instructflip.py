@@ -71,8 +71,14 @@ def run(config: ExperimentConfig, resume: str | None = None, overwrite: bool = F
     settings, out = config.instructflip, stage_dir(config)
     assert settings is not None  # request_from refuses a config without the section
     plan = check_run(config, resume=resume, overwrite=overwrite)
+    state = process_state()
+    if state.num_processes > 1:
+        raise ConfigError(
+            f"InstructFLIP trains in one process, this launch started {state.num_processes}; run "
+            "`python launch/instructflip.py ...` without accelerate launch / torchrun"
+        )
     data = protocol_data(config.data)
-    remove_earlier_run(out, remove=plan.clear_earlier_run, state=process_state())
+    remove_earlier_run(out, remove=plan.clear_earlier_run, state=state)
     save_resolved_config(config, out)
     seed_everything(config.run.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -189,10 +189,10 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: Any, schedule
     with torch.no_grad():
         for name, value in weights.items():
             expected[name].copy_(value)
-    saved = torch.load(path / "optimizer.pt", weights_only=False)
+    saved = torch.load(path / "optimizer.pt", weights_only=True)  # no pickle from a checkpoint folder
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    rng = torch.load(path / "rng.pt", weights_only=False)
+    rng = torch.load(path / "rng.pt", weights_only=True)
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rft.baselines.instructflip.config import InstructFlipConfig
 from rft.errors import RftError, short_repr, short_text
 from rft.methods import MethodName, method_named
 from rft.models.lora import CAPTION_LORA_TARGETS, LANGUAGE_MODEL_LORA_TARGETS
@@ -463,7 +464,9 @@ class AblationConfig(Section):
 
 class ExperimentConfig(Section):
     run: RunConfig = Field(default_factory=RunConfig)
-    model: ModelConfig
+    model: ModelConfig | None = Field(
+        None, description="The VLM policy; required except in an InstructFLIP config, which names its own."
+    )
     data: DataConfig
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
@@ -472,6 +475,20 @@ class ExperimentConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     ablation: AblationConfig = Field(default_factory=AblationConfig)
     caption: CaptionConfig = Field(default_factory=CaptionConfig)
+    instructflip: InstructFlipConfig | None = Field(
+        None,
+        description="The InstructFLIP baseline (paper 000; docs/BASELINES.md), read by launch/instructflip.py.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_given(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("model") is None and raw.get("instructflip") is None:
+            raise ValueError(
+                "missing key 'model': add the model section (model.path or model.tiny_preset), or an "
+                "instructflip section for the InstructFLIP baseline"
+            )
+        return raw
 
     @model_validator(mode="after")
     def _sections_agree(self) -> ExperimentConfig:

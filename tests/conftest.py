@@ -101,8 +101,9 @@ def tiny_benchmark() -> Path:
     partials (street). Generated once into .cache/ (about 10 s) and reused by later sessions; the
     generator writes atomically, so an interrupted generation leaves nothing half-written."""
     from rft.data.synth import generate_benchmark
+    from rft.data.synth.generate import GENERATOR_VERSION
 
-    out = Path(".cache/test-data/synthetic-n12-seed5-64px")
+    out = Path(f".cache/test-data/synthetic-n12-seed5-64px-v{GENERATOR_VERSION}")
     if not (out / "summary.json").exists():
         generate_benchmark(out, 12, seed=5, image_size=64, workers=1, progress=False)
     return out

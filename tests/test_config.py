@@ -275,3 +275,20 @@ def test_many_problems_are_summarised_in_one_bounded_line(tmp_path):
     with pytest.raises(ConfigError, match=r"and \d+ more problems") as error:
         load_config(write(tmp_path, raw))
     assert len(str(error.value)) < 2000
+
+
+def test_the_model_section_is_required_unless_the_config_is_an_instructflip_one():
+    without_model = {key: value for key, value in VALID.items() if key != "model"}
+    with pytest.raises(ConfigError, match="missing key 'model'") as error:
+        validate_config(without_model)
+    assert "\n" not in str(error.value)
+    config = validate_config({**without_model, "instructflip": {"tiny": True}})
+    assert config.model is None and config.instructflip.lambda_content == 0.4
+
+
+def test_a_vlm_job_given_an_instructflip_config_says_what_it_lacks():
+    from rft.jobs.steps import base_model_dir
+
+    config = load_config("instructflip_cpu")
+    with pytest.raises(ConfigError, match="add a model section"):
+        base_model_dir(config.model, config.data.image_size)

@@ -1,1 +1,2 @@
-"""The papers' baselines, trained and evaluated on the same protocols and metrics as the GRPO methods."""
+"""The baselines the papers compare reinforcement fine-tuning against, trained on the same data and protocols
+and evaluated into the same report (docs/BASELINES.md)."""

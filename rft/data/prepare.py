@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rft.config import ConfigError
 from rft.data.protocols import ProtocolData, load_protocol, materialize
-from rft.data.synth.generate import generate_benchmark
+from rft.data.synth.generate import GENERATOR_VERSION, generate_benchmark
 from rft.outputs import OutputDirError
 
 SYNTHETIC = "synthetic"
@@ -17,8 +17,9 @@ SYNTHETIC = "synthetic"
 def synthetic_dir(
     cache_dir: Path, n_per_domain: int, seed: int, attack_strength: float, image_size: int
 ) -> Path:
-    """A cache folder named by the generation parameters, so a change regenerates and a rerun reuses."""
-    key = json.dumps([n_per_domain, seed, attack_strength, image_size])
+    """A cache folder named by the generation parameters and the generator's version, so a change regenerates
+    and a rerun reuses."""
+    key = json.dumps([n_per_domain, seed, attack_strength, image_size, GENERATOR_VERSION])
     return Path(cache_dir) / f"synthetic-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
 

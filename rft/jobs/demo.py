@@ -32,7 +32,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> ExperimentConfig:
     """The validated config, refused (ConfigError) when the demo cannot run it."""
     config = load_config(args.config, args.overrides)
-    if config.model.tiny_preset is None and config.model.path is None:
+    if config.model is None or (config.model.tiny_preset is None and config.model.path is None):
         raise ConfigError("the demo needs model.tiny_preset or model.path")
     check_demo_protocol(config.data.protocol)
     return config

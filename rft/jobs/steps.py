@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rft.config import DataConfig, ExperimentConfig, ModelConfig, load_config
+from rft.config import ConfigError, DataConfig, ExperimentConfig, ModelConfig, load_config
 
 if TYPE_CHECKING:
     from rft.data.protocols import ProtocolData
@@ -86,9 +86,14 @@ def protocol_data(data: DataConfig) -> ProtocolData:
     )
 
 
-def base_model_dir(model: ModelConfig, image_size: int) -> Path:
+def base_model_dir(model: ModelConfig | None, image_size: int) -> Path:
     """The model section's checkpoint folder: model.path, or the cached tiny model (built on first use)."""
     from rft.models.loading import resolve_model_dir
+
+    if model is None:  # an InstructFLIP config: the VLM jobs have no policy to load
+        raise ConfigError(
+            "this job trains a VLM policy: add a model section (model.path or model.tiny_preset)"
+        )
 
     return resolve_model_dir(
         path=model.path,

@@ -236,3 +236,63 @@ def test_cli_generates_and_reports_errors_in_one_line(tmp_path, capsys):
     assert synth_cli.main([*argv, "--attack-strength", "9"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "attack_strength" in error
+
+
+CELEBA_SPOOF_CLASSES = {
+    "live",
+    "print_photo",
+    "print_poster",
+    "print_a4",
+    "mask_face",
+    "mask_upper_body",
+    "mask_region",
+    "replay_pc",
+    "replay_pad",
+    "replay_phone",
+    "mask_3d",
+}
+
+
+def test_every_image_names_its_celeba_spoof_class_from_the_simulated_attack(benchmark):
+    """Paper 000's content question needs CelebA-Spoof's 11 classes: each image's fine type follows from the
+    parameters the generator drew (paper finish and distance, screen pitch, mask material, partial attack)."""
+    for row in load_dataset_dir(benchmark):
+        meta = json.loads(row["meta"])
+        fine = meta["fine_spoof_type"]
+        assert fine in CELEBA_SPOOF_CLASSES
+        assert fine == synth_generate.fine_spoof_type(row["spoof_type"], meta["attack"])
+        assert (fine == "live") == (row["spoof_type"] == "live")
+        assert attack_category(fine) == attack_category(row["spoof_type"]) or row["spoof_type"].startswith(
+            "partial"
+        )
+
+
+@pytest.mark.parametrize(
+    ("spoof_type", "attack", "fine"),
+    [
+        ("print", {"paper_finish": "glossy", "zoom": 1.1}, "print_photo"),
+        ("print", {"paper_finish": "matte", "zoom": 0.8}, "print_a4"),
+        ("print", {"paper_finish": "matte", "zoom": 1.1}, "print_poster"),
+        ("replay", {"screen_px_per_sensor_px": 0.6}, "replay_pc"),
+        ("replay", {"screen_px_per_sensor_px": 1.0}, "replay_pad"),
+        ("replay", {"screen_px_per_sensor_px": 1.5}, "replay_phone"),
+        ("mask_paper", {}, "mask_face"),
+        ("mask_rigid", {}, "mask_3d"),
+        ("mask_silicone", {}, "mask_3d"),
+        ("partial_eye", {}, "mask_region"),
+        ("partial_paperglasses", {}, "mask_region"),
+        ("live", {}, "live"),
+    ],
+)
+def test_fine_spoof_type_reads_the_simulation_parameters(spoof_type, attack, fine):
+    assert synth_generate.fine_spoof_type(spoof_type, attack) == fine
+
+
+def test_every_image_answers_instructflips_four_questions(benchmark):
+    """The synthetic benchmark gives the spoof type and the illumination / environment / camera-quality labels
+    of paper 000's content and style questions for every image, so InstructFLIP trains end to end on it."""
+    from rft.baselines.instructflip.questions import row_answers
+
+    for row in load_dataset_dir(benchmark):
+        answers = row_answers(row)
+        assert None not in answers.values(), (row["id"], answers)

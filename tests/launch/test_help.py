@@ -15,6 +15,7 @@ HELP_PHRASES = {
     "ablation": ["--config", "section.key=value", "resumes", "mean ± std"],
     "caption": ["accelerate launch", "--resume", "--overwrite", "section.key=value", "Eq. 1"],
     "compare": ["NAME=PATH", "--out", "comparison.md", "roc.png"],
+    "instructflip": ["--config", "--resume", "--overwrite", "section.key=value", "docs/BASELINES.md"],
 }
 
 

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 GENERATOR = "rft.data.synth"
 SYNTH_COMMAND = "rft synth"  # named in the marker of the folders it writes (rft.outputs)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: meta carries fine_spoof_type (CelebA-Spoof's 11 classes)
 DATASET_NAME = "synthetic"
 SPLIT_SHARES = (("train", 0.6), ("dev", 0.2), ("test", 0.2))
 IMAGES_PER_SUBJECT = 8
@@ -339,6 +339,32 @@ def _scene(
     return _partial_scene(spoof_type, identity, pose, illumination, sensor, strength, rng)
 
 
+# Replay screens by display pixels per sensor pixel: a coarse monitor is resolved (few screen pixels per
+# sensor pixel), a phone's fine pitch packs more (thresholds split sample_display's range in thirds).
+PAD_MIN_SCREEN_PX_PER_SENSOR_PX = 0.9
+PHONE_MIN_SCREEN_PX_PER_SENSOR_PX = 1.25
+FINE_MASK_TYPES = {"mask_paper": "mask_face", "mask_rigid": "mask_3d", "mask_silicone": "mask_3d"}
+
+
+def fine_spoof_type(spoof_type: str, attack: dict[str, Any]) -> str:
+    """The image's class among CelebA-Spoof's 11 (SpoofType values; paper 000's content question), read
+    from the simulated attack: glossy photo paper is a Photo, a matte sheet held far enough that its edge
+    shows (zoom < 1) A4 paper, other matte prints a Poster; replay screens by pixel pitch (PC, Pad, Phone);
+    a paper mask is a 2D face mask, rigid and silicone masks are 3D masks; partial attacks cover a region."""
+    if spoof_type == PRINT:
+        if attack["paper_finish"] == "glossy":
+            return "print_photo"
+        return "print_a4" if attack["zoom"] < 1 else "print_poster"
+    if spoof_type == REPLAY:
+        pitch = attack["screen_px_per_sensor_px"]
+        if pitch >= PHONE_MIN_SCREEN_PX_PER_SENSOR_PX:
+            return "replay_phone"
+        return "replay_pad" if pitch >= PAD_MIN_SCREEN_PX_PER_SENSOR_PX else "replay_pc"
+    if spoof_type in FINE_MASK_TYPES:
+        return FINE_MASK_TYPES[spoof_type]
+    return "mask_region" if spoof_type in PARTIAL_KIND_OF else LIVE
+
+
 def render_image(plan: ImagePlan, seed: int, image_size: int, attack_strength: float) -> RenderedImage:
     """Render one planned image: scene (live face or attack) -> camera -> PNG, with its full metadata."""
     rng = _rng(seed, plan.domain, _IMAGE_STREAM, plan.index)
@@ -361,6 +387,7 @@ def render_image(plan: ImagePlan, seed: int, image_size: int, attack_strength: f
         "attack_strength": attack_strength,
         "face": {"subject_id": plan.subject_id, **identity.to_meta(), "pose": scene.pose.to_meta()},
         "attack": {"type": plan.spoof_type, **scene.attack},
+        "fine_spoof_type": fine_spoof_type(plan.spoof_type, scene.attack),
         "capture": {"illumination": asdict(illumination), "camera": asdict(camera), "sensor_px": sensor},
     }
     return RenderedImage(

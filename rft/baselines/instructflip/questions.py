@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rft.data.importers.celeba_spoof import SPOOF_TYPES as CELEBA_SPOOF_TYPES
 from rft.data.schema import SpoofType
 
 PREFIX = "Choose the correct option for the following question: "
@@ -56,20 +57,8 @@ CAMERA_QUALITY = Question(
 )
 STYLE_QUESTIONS = (ILLUMINATION, ENVIRONMENT, CAMERA_QUALITY)
 
-# CelebA-Spoof's 11 classes in Table 1's order (rft.data.importers.celeba_spoof.SPOOF_TYPES is the same list).
-CONTENT_TYPES = (
-    SpoofType.LIVE,
-    SpoofType.PRINT_PHOTO,
-    SpoofType.PRINT_POSTER,
-    SpoofType.PRINT_A4,
-    SpoofType.MASK_FACE,
-    SpoofType.MASK_UPPER_BODY,
-    SpoofType.MASK_REGION,
-    SpoofType.REPLAY_PC,
-    SpoofType.REPLAY_PAD,
-    SpoofType.REPLAY_PHONE,
-    SpoofType.MASK_3D,
-)
+# CelebA-Spoof's 11 classes in Table 1's order: the importer's list, one place for it.
+CONTENT_TYPES = tuple(CELEBA_SPOOF_TYPES)
 # Attack types outside the 11 (other datasets' vocabulary) answer with the nearest class (our choice,
 # docs/BASELINES.md); the synthetic benchmark names its fine type itself (meta "fine_spoof_type").
 NEAREST_CONTENT_TYPE = {

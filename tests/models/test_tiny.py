@@ -48,6 +48,25 @@ def test_special_tokens_are_single_tokens(tiny_model_dir):
     assert tokenizer.decode(tokenizer.encode("<think>Moiré?</think>")) == "<think>Moiré?</think>"
 
 
+def test_a_reasoning_turns_decision_is_one_token_and_text_round_trips(tiny_model_dir):
+    # docs/EFFICACY.md section 1: the demo model learns paper 003's format only with these kept whole.
+    tokenizer = AutoProcessor.from_pretrained(tiny_model_dir).tokenizer
+    call = json.dumps({"name": "FFTTool", "arguments": {"expectation": "periodic peaks if recaptured"}})
+    turns = {
+        "call": f"<think>I will check the spectrum.</think>\n<tool_call>\n{call}\n</tool_call>",
+        "answer": "<think>So the face is real.</think>\n<answer><Real></answer>",
+    }
+    pieces = {
+        k: [tokenizer.decode([i]) for i in tokenizer.encode(t, add_special_tokens=False)]
+        for k, t in turns.items()
+    }
+    assert '</think>\n<tool_call>\n{"name": "' in pieces["call"] and "FFTTool" in pieces["call"]
+    assert pieces["call"][pieces["call"].index("FFTTool") + 1] == '", "arguments": {'
+    assert pieces["answer"][-3:] == ["</think>\n<answer>", "<Real>", "</answer>"]
+    for turn in turns.values():
+        assert tokenizer.decode(tokenizer.encode(turn, add_special_tokens=False)) == turn
+
+
 def test_chat_template_renders_images_tool_calls_and_turns(tiny_model_dir):
     processor = AutoProcessor.from_pretrained(tiny_model_dir)
     tools = [{"type": "function", "function": {"name": "FFT", "parameters": {"type": "object"}}}]

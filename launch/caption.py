@@ -7,7 +7,7 @@ the protocol's dev and target sets by the head's P(spoof) and by the generated e
 (caption.judge: rules offline, or an OpenAI-compatible endpoint). Writes run.output_dir/run.name/caption/
 (checkpoints/, tensorboard/, model/, eval/ with per-sample scores for launch/compare.py);
 --resume continues from the newest checkpoint, --overwrite replaces an earlier run.
-docs/BASELINES_caption.md has the details.
+docs/BASELINES.md has the details.
 On 1 GPU (or the CPU): `python launch/caption.py --config caption_cpu`.
 On N GPUs: `accelerate launch [--config_file deploy/accelerate/zero2_8gpu.yaml] launch/caption.py ...`.
 """

@@ -6,7 +6,7 @@ curve per scored run). PATH is a folder of per-sample scores CSVs (dev.csv, <tar
 with such folders below it (a caption run: eval/head and eval/explanation; an InstructFLIP run), or a GRPO /
 SFT run folder, whose exported policy is scored first by its fast answer (kept in DIR/scores/NAME/).
 Example: python launch/compare.py dt_grpo=runs/demo_cpu caption=runs/caption_cpu --out runs/compare
-docs/BASELINES_caption.md has the details.
+docs/BASELINES.md has the details.
 """
 
 from __future__ import annotations

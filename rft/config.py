@@ -321,7 +321,7 @@ class SFTConfig(Section):
 
 
 class CaptionConfig(Section):
-    """Paper 002's caption-supervised VLM (launch/caption.py, docs/BASELINES_caption.md). Defaults are its
+    """Paper 002's caption-supervised VLM (launch/caption.py, docs/BASELINES.md). Defaults are its
     training details: LoRA rank 32 on q/k/v, trainable lm_head / projector / live-spoof head, loss
     0.7 x classification + 0.3 x caption (Eq. 1), AdamW 1e-4, weight decay 0.01, effective batch 64
     (4 per device x 4 accumulation x 4 GPUs), 2,500 steps, gradient checkpointing, bf16."""

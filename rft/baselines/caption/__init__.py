@@ -3,5 +3,5 @@ pooled vision features, trained on 0.7 x classification + 0.3 x caption language
 
 `model` (the dual-objective model, its loss, save and reload), `data` (caption datasets and their collator),
 `trainer` (transformers' Trainer with every loss term logged), `judge` (explanation -> live/spoof), `predict`
-(head scores and judged explanations as per-sample score files). docs/BASELINES_caption.md has the details.
+(head scores and judged explanations as per-sample score files). docs/BASELINES.md has the details.
 """

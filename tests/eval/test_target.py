@@ -9,6 +9,7 @@ the evaluation in two processes under DeepSpeed ZeRO-3 and compares it with one 
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch.utils.hooks import RemovableHandle
 from rft.eval.report import compute_report
 from rft.eval.scoring import FAST_ANSWER_CLASSES
 from rft.eval.target import (
+    FinalPrefix,
     answer_probabilities,
     class_continuations,
     episode_fast_answer_messages,
@@ -246,7 +248,24 @@ def test_each_class_is_scored_as_the_model_would_write_it(policy) -> None:
     assert shared + spoof == prefix.ids + tokenizer.encode(prefix.text + "<Spoof></answer>")
     assert shared + live == prefix.ids + tokenizer.encode(prefix.text + "<Real></answer>")
     assert live[0] != spoof[0]  # the continuations start where the answers differ
+
+
+class MergingTokenizer:
+    """A byte-level BPE's behaviour at a tag boundary, reduced to one rule: "><" is one token. The tiny
+    tokenizer holds the tags as added tokens and never merges them; Qwen's and InternVL's BPE do."""
+
+    def encode(self, text: str) -> list[int]:
+        return [1000 if piece == "><" else ord(piece) for piece in re.findall(r"><|.", text, re.DOTALL)]
+
+
+def test_an_answer_that_merges_with_its_tag_is_split_where_the_whole_texts_differ() -> None:
+    tokenizer = MergingTokenizer()
     assert tokenizer.encode("<answer><Spoof>") != tokenizer.encode("<answer>") + tokenizer.encode("<Spoof>")
+    prefix = FinalPrefix(ids=[7], text="<answer>", images=[])
+    shared, (live, spoof) = class_continuations(tokenizer, prefix, ("<Real>", "<Spoof>"))
+    assert shared == [7, *tokenizer.encode("<answer><")]  # the merged "><", which "<Spoof>" alone never gives
+    assert [*shared[1:], *spoof] == tokenizer.encode("<answer><Spoof>")
+    assert [*shared[1:], *live] == tokenizer.encode("<answer><Real>")
 
 
 @pytest.mark.parametrize(("turns", "stop"), [(MALFORMED, "malformed"), (TOOL_LIMIT, "tool_limit")])

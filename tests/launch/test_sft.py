@@ -165,6 +165,13 @@ def test_bad_input_fails_in_one_line_before_any_model_loads(tmp_path, data_dirs,
 
 
 @pytest.mark.slow
+def run_launch(command: list[str], env: dict[str, str]) -> None:
+    """Run an `accelerate launch`; on failure the assertion carries the end of its output, which names the
+    rank's error (CalledProcessError alone shows only the command)."""
+    done = subprocess.run(command, env=env, cwd=ROOT, timeout=600, capture_output=True, text=True)
+    assert done.returncode == 0, f"exit {done.returncode}: {(done.stdout + done.stderr)[-6000:]}"
+
+
 def test_two_process_deepspeed_zero2_trains_resumes_and_exports(
     tmp_path, model_cache, data_dirs, shipped_cpu_config
 ):
@@ -177,16 +184,8 @@ def test_two_process_deepspeed_zero2_trains_resumes_and_exports(
         str(ROOT / "launch" / "sft.py"), "--config", str(config), "--stage", "2",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [*launch, "sft.max_steps=2", "sft.stage2_init_from=model"], check=True, env=env, cwd=ROOT, timeout=600
-    )
-    subprocess.run(
-        [*launch, "--resume", "sft.max_steps=3", "sft.stage2_init_from=model"],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
+    run_launch([*launch, "sft.max_steps=2", "sft.stage2_init_from=model"], env)
+    run_launch([*launch, "--resume", "sft.max_steps=3", "sft.stage2_init_from=model"], env)
     stage2 = tmp_path / "runs" / "sft_test" / "sft_stage2"
     assert sorted(step_losses(stage2)) == [1, 2, 3]
     assert (stage2 / "checkpoints" / "checkpoint-3" / "latest").is_file()  # DeepSpeed's own checkpoint

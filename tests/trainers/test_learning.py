@@ -2,10 +2,17 @@
 reward and the tool calls per episode by fixed margins; and it stops learning when GRPO is broken.
 
 The checkpoint (built once per session by a short SFT of the tiny model) has habits, as a stage-2 model
-does: after its fast answer it calls FFTTool in about a quarter of its episodes and answers at once in the
-rest. Answering at once it is mostly wrong ("Real" for a spoof); after the tool's image it answers "Spoof".
-So calling the tool pays under DT-GRPO's reward (Eq. 14: a right final answer and the tool-diversity term),
-and a working GRPO must shift the policy towards it.
+does: after its fast answer it calls FFTTool or LBPTool in some of its episodes and answers "Real" at once in
+the rest (wrong: every face here is a spoof). After FFTTool's image it answers "Spoof", after LBPTool's
+"Real". So FFTTool pays under DT-GRPO's reward (Eq. 14: a right final answer and the tool-diversity term,
+paid only with a right answer), and a working GRPO must shift the policy towards it: the test asks for a rise
+of the reward, of FFTTool's calls per episode and of FFTTool's share of the calls.
+
+Which tool to call is decided only inside the tool-calling turn, so a loss mask that hides those turns
+leaves that choice untrained: FFTTool's share of the calls stays where it was. (Whether to call at all is
+also decided by the answering turns: pushing them down raises every alternative, both tools alike. With a
+single tool and calls per episode as the only tool figure, the masked run learned to call through that path
+alone, 0.04 -> 0.75 calls per episode, and the mutation went uncaught.)
 
 Episodes come from the policy itself: at each turn the source samples one of a few candidate turns with the
 probability the current model gives it (the product of its token probabilities, renormalised over the
@@ -56,16 +63,22 @@ CALL_FFT = (
     '<think>check the spectrum</think>\n<tool_call>\n{"name": "FFTTool", "arguments": {}}\n</tool_call>',
     "FFTTool",
 )
-SPOOF_NOW = ("<think>looks flat</think>\n<answer><Spoof></answer>", None)
+CALL_LBP = (
+    '<think>inspect the texture</think>\n<tool_call>\n{"name": "LBPTool", "arguments": {}}\n</tool_call>',
+    "LBPTool",
+)
 REAL_NOW = ("<think>looks flat</think>\n<answer><Real></answer>", None)
-AFTER_TOOL = ("<think>periodic peaks</think>\n<answer><Spoof></answer>", None)
-# What the policy may write after its fast answer, and after a tool result.
-SECOND_TURN = (CALL_FFT, SPOOF_NOW, REAL_NOW)
-AFTER_TOOL_TURN = (AFTER_TOOL,)
-# The SFT mixture that gives the checkpoint its habits: a quarter call the tool.
+# What the policy writes after each tool's result (one candidate each).
+AFTER_TOOL = {
+    "FFTTool": ("<think>periodic peaks</think>\n<answer><Spoof></answer>", None),
+    "LBPTool": ("<think>skin-like texture</think>\n<answer><Real></answer>", None),
+}
+# What the policy may write after its fast answer.
+SECOND_TURN = (CALL_FFT, CALL_LBP, REAL_NOW)
+# The SFT mixture that gives the checkpoint its habits.
 HABITS = [
-    [FAST, CALL_FFT, AFTER_TOOL],
-    [FAST, SPOOF_NOW],
+    [FAST, CALL_FFT, AFTER_TOOL["FFTTool"]],
+    [FAST, CALL_LBP, AFTER_TOOL["LBPTool"]],
     [FAST, REAL_NOW],
     [FAST, REAL_NOW],
 ]
@@ -74,9 +87,11 @@ STEPS = 12
 GROUP = 8
 IMAGES_PER_STEP = 2
 # The rise from the first quarter of the steps to the last that counts as learning (docs/EFFICACY.md has
-# the figures of each run: without a mutation about +0.12 reward and +0.8 tool calls per episode).
-REWARD_MARGIN = 0.08
-TOOL_MARGIN = 0.25
+# the figures of each run: without a mutation +0.34 reward, +0.58 FFTTool calls per episode, +0.40 share;
+# with the tool turns masked +0.06, +0.10, -0.05).
+REWARD_MARGIN = 0.15
+TOOL_MARGIN = 0.3
+SHARE_MARGIN = 0.2
 
 
 def sft_on_habits(base_dir: Path, out_dir: Path, steps: int = 40, lr: float = 3e-3) -> Path:
@@ -105,7 +120,7 @@ def sft_on_habits(base_dir: Path, out_dir: Path, steps: int = 40, lr: float = 3e
 
 # The habits checkpoint is kept under .cache/ and reused by later sessions (about 3 CPU-minutes to build);
 # bump the version when HABITS, the SFT or the tiny model change.
-HABITS_DIR = Path(".cache/test-models/habits-v1-qwen2_5_vl-56")
+HABITS_DIR = Path(".cache/test-models/habits-v3-qwen2_5_vl-56")
 
 
 @pytest.fixture(scope="session")
@@ -153,8 +168,7 @@ class PolicyChoices:
 
     @staticmethod
     def _turns(second: tuple) -> list:
-        # AFTER_TOOL_TURN has one candidate; a longer list would be sampled like the second turn.
-        return [FAST, second, *([AFTER_TOOL_TURN[0]] if second[1] else [])]
+        return [FAST, second, *([AFTER_TOOL[second[1]]] if second[1] else [])]
 
     def _logprobs(self, image, key: tuple, ids: list[int], images: list) -> list[float]:
         """Per-token logprobs of a trajectory, computed once per image, trajectory and weights version."""
@@ -265,10 +279,19 @@ def learned(steps: list[dict]) -> tuple[bool, dict[str, tuple[float, float]]]:
         "reward": quarter_change(steps, "reward"),
         "correct": quarter_change(steps, "rewards/r_rsn/mean"),
         "tool calls": quarter_change(steps, "tools/call_frequency"),
+        "FFTTool calls": quarter_change(steps, "tools/FFTTool/call_frequency"),
     }
-    rose = (
-        figures["reward"][1] - figures["reward"][0] >= REWARD_MARGIN
-        and figures["tool calls"][1] - figures["tool calls"][0] >= TOOL_MARGIN
+    figures["FFTTool share"] = tuple(
+        fft / calls if calls else 0.0
+        for fft, calls in zip(figures["FFTTool calls"], figures["tool calls"], strict=True)
+    )
+    rose = all(
+        figures[key][1] - figures[key][0] >= margin
+        for key, margin in (
+            ("reward", REWARD_MARGIN),
+            ("FFTTool calls", TOOL_MARGIN),
+            ("FFTTool share", SHARE_MARGIN),
+        )
     )
     print("first quarter -> last quarter:", {k: f"{a:.3f} -> {b:.3f}" for k, (a, b) in figures.items()})
     return rose, figures

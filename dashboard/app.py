@@ -41,6 +41,15 @@ def build_app(runs_dir: Path, settings: AlertSettings | None = None, poll_second
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    add_page_routes(app, dashboard, poll_seconds)
+    add_chart_routes(app, dashboard)
+    add_run_routes(app, dashboard)
+    return app
+
+
+def add_page_routes(app: FastAPI, dashboard: Dashboard, poll_seconds: float) -> None:
+    """The page, its static files and the state it polls."""
+
     @app.get("/")
     def page() -> Response:
         html = static_text("index.html").replace("{{POLL_MS}}", str(int(poll_seconds * 1000)))
@@ -55,6 +64,10 @@ def build_app(runs_dir: Path, settings: AlertSettings | None = None, poll_second
     @app.get("/api/state")
     def state() -> JSONResponse:
         return JSONResponse(dashboard.refresh())
+
+
+def add_chart_routes(app: FastAPI, dashboard: Dashboard) -> None:
+    """A chart's SVG and where its points are drawn, rendered once per chart and runs version."""
 
     @lru_cache(maxsize=256)
     def chart(chart_id: str, version: str) -> tuple[bytes, list]:
@@ -74,6 +87,10 @@ def build_app(runs_dir: Path, settings: AlertSettings | None = None, poll_second
         if not dashboard.curves:
             dashboard.refresh()
         return JSONResponse({"id": id, "points": chart(id, dashboard.version)[1]})
+
+
+def add_run_routes(app: FastAPI, dashboard: Dashboard) -> None:
+    """A run's step (GRPO groups), evaluation samples and files, each confined to that run's folder."""
 
     def known_run(run: str) -> str:
         if run not in dashboard.runs:
@@ -107,5 +124,3 @@ def build_app(runs_dir: Path, settings: AlertSettings | None = None, poll_second
         if not media_type.startswith("image/"):
             media_type = "text/plain; charset=utf-8"  # never served as a page or a script
         return FileResponse(target, media_type=media_type)
-
-    return app

@@ -401,8 +401,6 @@ def evaluate_targets(
     `tool_names` is the run's tool set (None: all six); the episode source must offer the same.
     """
     chosen = method_named(method)
-    if not chosen.fast_answer and not final_answer:
-        raise ValueError(f"{method} has no fast answer: final_answer=False leaves nothing to evaluate")
     processes = Processes(accelerator)
     module = eval_module(model, accelerator)
     scorer = _TargetScorer(
@@ -417,17 +415,25 @@ def evaluate_targets(
         progress=progress and processes.is_main,
         samples_dir=None if samples_dir is None else Path(samples_dir),
     )
-    has_source = processes.from_main(lambda: episode_source is not None)
-    if not chosen.fast_answer and not has_source:
-        raise ValueError(f"{method} is scored by its final answer, which needs an episode_source")
-    # Every process takes part in the final-answer scoring (its forwards are sharded); only the main one
-    # has the source and samples the episodes.
-    final = final_answer and has_source
+    final = _final_answer_scored(chosen, final_answer, processes, source_here=episode_source is not None)
     with _evaluating(model):
         return {
             name: scorer.target(subsample(dataset, max_samples, seed), name, episode_source, final=final)
             for name, dataset in targets.items()
         }
+
+
+def _final_answer_scored(
+    chosen: Method, final_answer: bool, processes: Processes, *, source_here: bool
+) -> bool:
+    """Whether final answers are scored: asked for, and the main process has an episode source (every process
+    takes part, since the final-answer forwards are sharded; only the main one samples the episodes)."""
+    if not chosen.fast_answer and not final_answer:
+        raise ValueError(f"{chosen.name} has no fast answer: final_answer=False leaves nothing to evaluate")
+    has_source = processes.from_main(lambda: source_here)
+    if not chosen.fast_answer and not has_source:
+        raise ValueError(f"{chosen.name} is scored by its final answer, which needs an episode_source")
+    return final_answer and has_source
 
 
 @dataclass(frozen=True)

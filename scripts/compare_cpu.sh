@@ -31,13 +31,13 @@ run_once() {  # run_once DONE_FILE COMMAND...: run COMMAND unless DONE_FILE (its
 # DT-GRPO (paper 003): the demo's three stages; GRPO (paper 001, RFT-FAS): GRPO from the base model.
 run_once "$RUNS/demo_cpu/curves.json" \
   "$PY" launch/demo.py --config demo_cpu "${PROTOCOL[@]}"
-run_once "$RUNS/rft_fas_cpu/grpo/model/config.json" \
+run_once "$RUNS/rft_fas_cpu/grpo/metrics.json" \
   "$PY" launch/grpo.py --config demo_cpu --overwrite "${PROTOCOL[@]}" run.name=rft_fas_cpu grpo.method=rft_fas grpo.init_from=model
 # InstructFLIP (paper 000) and the caption-supervised VLM (paper 002) with each caption set.
-run_once "$RUNS/instructflip_cpu/metrics.json" \
+run_once "$RUNS/instructflip_cpu/instructflip/metrics.json" \
   "$PY" launch/instructflip.py --config instructflip_cpu --overwrite "${PROTOCOL[@]}"
 for captions in vanilla reasoning mix; do
-  run_once "$RUNS/caption_$captions/eval/metrics.json" \
+  run_once "$RUNS/caption_$captions/caption/eval/metrics.json" \
     "$PY" launch/caption.py --config caption_cpu --overwrite "${PROTOCOL[@]}" run.name="caption_$captions" \
     caption.captions="$captions" eval.max_samples=null
 done

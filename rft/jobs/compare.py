@@ -6,7 +6,9 @@ folder holding score folders anywhere below it (a caption run holds two, eval/he
 become the rows "NAME head" and "NAME explanation"; an InstructFLIP run writes the same format), or a GRPO /
 SFT run folder without scores: its exported policy (grpo/model, else sft_stage2/model) is then scored by its
 fast answer's P(spoof) (paper 003's AUC convention, rft.eval.target) on the dev and target sets of the
-protocol in its saved config, and the scores are kept in OUT/scores/NAME/.
+protocol in its saved config, and the scores are kept in OUT/scores/NAME/. A method without a fast answer
+(rft_fas, paper 001) is compared by the final answer's P(spoof) its GRPO job's final evaluation recorded
+(grpo/eval/samples_step_N.jsonl), on the target sets only (no dev threshold).
 """
 
 from __future__ import annotations
@@ -86,10 +88,7 @@ def score_policy(name: str, config_path: Path, model_dir: Path, out: Path, max_s
 
     config = load_config(config_path)
     if not method_named(config.grpo.method).fast_answer:
-        raise RunSetupError(
-            f"run {name!r}: method {config.grpo.method} has no fast answer to score here; evaluate it into a "
-            "score folder and give that folder"
-        )
+        return recorded_final_scores(name, config_path.parent / "eval", out)
     splits = protocol_data(config.data)
     model, processor = load_policy(model_dir, config.model.dtype)
     tokenizer = ConversationTokenizer(
@@ -103,6 +102,34 @@ def score_policy(name: str, config_path: Path, model_dir: Path, out: Path, max_s
         scores = fast_answer_scores(model, tokenizer, images, batch_size=config.eval.batch_size)
         rows = [{**row, "score": s} for row, s in zip(report_rows(chosen, set_name), scores, strict=True)]
         write_scores_csv(folder / f"{set_name}.csv", rows)
+    return folder
+
+
+def recorded_final_scores(name: str, eval_dir: Path, out: Path) -> Path:
+    """The final answer's P(spoof) that the run's own last evaluation recorded (`eval_dir`'s newest
+    samples_step_N.jsonl), as a score folder of its target sets: how a method without a fast answer (rft_fas)
+    is compared. That evaluation has no dev set, so the row has no dev threshold."""
+    import json
+
+    from rft.eval.sample_records import SAMPLES_PREFIX
+    from rft.eval.score_files import write_scores_csv
+
+    recorded = sorted(eval_dir.glob(f"{SAMPLES_PREFIX}*.jsonl"))
+    if not recorded:
+        raise RunSetupError(
+            f"run {name!r}: its method has no fast answer to score, and {eval_dir} holds no recorded evaluation "
+            f"({SAMPLES_PREFIX}N.jsonl); let the GRPO job finish its final evaluation, or give a score folder"
+        )
+    by_target: dict[str, list[dict]] = {}
+    for line in recorded[-1].read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if "final" not in record.get("scores", {}):
+            raise RunSetupError(f"run {name!r}: {recorded[-1]} has a sample without a final-answer score")
+        row = {key: record[key] for key in ("id", "label", "attack_type", "domain")}
+        by_target.setdefault(record["domain"], []).append({**row, "score": record["scores"]["final"]})
+    folder = out / "scores" / name
+    for target, rows in by_target.items():
+        write_scores_csv(folder / f"{target}.csv", rows)
     return folder
 
 

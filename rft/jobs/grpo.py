@@ -81,10 +81,23 @@ def run(
     trainer, evaluation = build_trainer(
         config, args=args, model_dir=model_dir, splits=splits, source=source, state=state
     )
-    trainer.train(resume_from_checkpoint=plan.resume_from)
-    # Exported before the final evaluation, so that an evaluation that fails does not cost the trained model.
-    export(trainer, model_dir=model_dir, out=out, dtype=config.model.dtype, is_main=state.is_main_process)
-    return evaluate(trainer, evaluation, out=out, is_main=state.is_main_process)
+    try:
+        trainer.train(resume_from_checkpoint=plan.resume_from)
+        # Exported before the final evaluation, so that an evaluation that fails does not cost the model.
+        export(trainer, model_dir=model_dir, out=out, dtype=config.model.dtype, is_main=state.is_main_process)
+        return evaluate(trainer, evaluation, out=out, is_main=state.is_main_process)
+    finally:
+        if (
+            source is None
+        ):  # built here: an in-process engine left to the interpreter's exit logs EngineDeadError
+            close_source(trainer.episode_source)
+
+
+def close_source(source: EpisodeSource | None) -> None:
+    """Shut down a source's engine or connections, when it has any (`close`)."""
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
 
 
 def check_run(

@@ -104,6 +104,57 @@ def test_compare_writes_one_table_and_one_roc_plot(caption_run, model_cache, tmp
     assert (compare_out / "scores" / "dt_grpo" / "street.csv").is_file()
 
 
+def rft_fas_run(tmp_path: Path, caption_out: Path, model_cache: Path, records: list[dict] | None) -> Path:
+    """A GRPO run folder of paper 001's method (no fast answer): its saved config, its exported policy and,
+    unless `records` is None, its final evaluation's sample records."""
+    stage = tmp_path / "rft_fas_run" / "grpo"
+    shutil.copytree(next(model_cache.glob("tiny-qwen2_5_vl-64")), stage / "model")
+    config = yaml.safe_load((caption_out / "config.yaml").read_text())
+    config["grpo"] = {**config.get("grpo", {}), "method": "rft_fas"}
+    (stage / "config.yaml").write_text(yaml.safe_dump(config))
+    if records is not None:
+        (stage / "eval").mkdir()
+        lines = "".join(json.dumps(record) + "\n" for record in records)
+        (stage / "eval" / "samples_step_000002.jsonl").write_text(lines)
+    return stage.parent
+
+
+def test_compare_scores_a_method_without_fast_answer_by_its_recorded_final_answers(
+    caption_run, model_cache, tmp_path
+):
+    _, out = caption_run
+    targets = sorted(csv for csv in (out / "eval" / "head").glob("*.csv") if csv.stem != "dev")
+    records = []
+    for csv in targets:  # the caption run's target samples, each with a final-answer P(spoof)
+        header, *lines = csv.read_text().splitlines()
+        for index, line in enumerate(lines):
+            row = dict(zip(header.split(","), line.split(","), strict=True))
+            keys = ("id", "label", "attack_type", "domain")
+            records.append(
+                {**{k: row[k] for k in keys}, "scores": {"final": index / len(lines)}, "turns": []}
+            )
+    run = rft_fas_run(tmp_path, out, model_cache, records)
+    compare_out = tmp_path / "compare"
+    code = launcher("compare").main([f"caption={out.parent}", f"grpo={run}", "--out", str(compare_out)])
+    assert code == 0
+    written = (compare_out / "scores" / "grpo" / f"{targets[0].stem}.csv").read_text().splitlines()
+    first = records[0]
+    assert written[1].startswith(f"{first['id']},{first['scores']['final']},")
+    grpo_row = next(
+        line for line in (compare_out / "comparison.md").read_text().splitlines() if "| grpo |" in line
+    )
+    assert grpo_row.split(" | ")[2] == "n/a"  # its evaluation has no dev set
+
+
+def test_compare_refuses_a_method_without_fast_answer_or_records(caption_run, model_cache, tmp_path, capsys):
+    _, out = caption_run
+    run = rft_fas_run(tmp_path, out, model_cache, records=None)
+    code = launcher("compare").main([f"grpo={run}", "--out", str(tmp_path / "c")])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no fast answer" in error and "samples_step_N.jsonl" in error
+
+
 def test_compare_refuses_runs_of_different_protocols(caption_run, tmp_path, capsys):
     _, out = caption_run
     other = tmp_path / "other"

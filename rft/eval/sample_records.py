@@ -30,6 +30,16 @@ def samples_file(folder: Path, step: int) -> Path:
     return Path(folder) / f"{SAMPLES_PREFIX}{step:06d}.jsonl"
 
 
+def latest_samples_file(folder: Path) -> Path | None:
+    """The samples file of the latest evaluation step under `folder`, or None when there is none."""
+    steps = {}
+    for path in Path(folder).glob(f"{SAMPLES_PREFIX}*.jsonl"):
+        step = path.name[len(SAMPLES_PREFIX) : -len(".jsonl")]
+        if step.isdigit():
+            steps[int(step)] = path
+    return steps[max(steps)] if steps else None
+
+
 def image_name(domain: str, sample_id: str) -> str:
     """The image's path relative to the evaluation folder: a safe folder name for the domain and a hash of
     the sample id (ids may hold '/', '..' or any other character)."""

@@ -109,28 +109,48 @@ def recorded_final_scores(name: str, eval_dir: Path, out: Path) -> Path:
     """The final answer's P(spoof) that the run's own last evaluation recorded (`eval_dir`'s newest
     samples_step_N.jsonl), as a score folder of its target sets: how a method without a fast answer (rft_fas)
     is compared. That evaluation has no dev set, so the row has no dev threshold."""
-    import json
-
-    from rft.eval.sample_records import SAMPLES_PREFIX
+    from rft.eval.sample_records import SAMPLES_PREFIX, latest_samples_file
     from rft.eval.score_files import write_scores_csv
 
-    recorded = sorted(eval_dir.glob(f"{SAMPLES_PREFIX}*.jsonl"))
-    if not recorded:
+    recorded = latest_samples_file(eval_dir)
+    if recorded is None:
         raise RunSetupError(
             f"run {name!r}: its method has no fast answer to score, and {eval_dir} holds no recorded evaluation "
             f"({SAMPLES_PREFIX}N.jsonl); let the GRPO job finish its final evaluation, or give a score folder"
         )
     by_target: dict[str, list[dict]] = {}
-    for line in recorded[-1].read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if "final" not in record.get("scores", {}):
-            raise RunSetupError(f"run {name!r}: {recorded[-1]} has a sample without a final-answer score")
-        row = {key: record[key] for key in ("id", "label", "attack_type", "domain")}
-        by_target.setdefault(record["domain"], []).append({**row, "score": record["scores"]["final"]})
+    lines = recorded.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, start=1):
+        row = recorded_final_row(line)
+        if row is None:
+            raise RunSetupError(
+                f"run {name!r}: line {number} of {recorded} is not a sample record with a final-answer score "
+                "(id, label, attack_type, domain, scores.final); rerun the GRPO job's evaluation"
+            )
+        by_target.setdefault(row["domain"], []).append(row)
     folder = out / "scores" / name
     for target, rows in by_target.items():
         write_scores_csv(folder / f"{target}.csv", rows)
     return folder
+
+
+def recorded_final_row(line: str) -> dict | None:
+    """A scores-CSV row from one line of sample records, or None when the line is not such a record."""
+    import json
+    import re
+
+    try:
+        record = json.loads(line)
+        row = {key: record[key] for key in ("id", "label", "attack_type", "domain")}
+        score = record["scores"]["final"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    # The domain names a CSV file: a plain name only.
+    if not isinstance(row["domain"], str) or not re.fullmatch(r"\w[\w.-]*", row["domain"]):
+        return None
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        return None
+    return {**row, "score": score}
 
 
 def run(runs: dict[str, Path], out: Path, max_samples: int | None = None) -> list[Path]:

@@ -87,9 +87,9 @@ def run(
         export(trainer, model_dir=model_dir, out=out, dtype=config.model.dtype, is_main=state.is_main_process)
         return evaluate(trainer, evaluation, out=out, is_main=state.is_main_process)
     finally:
-        if (
-            source is None
-        ):  # built here: an in-process engine left to the interpreter's exit logs EngineDeadError
+        # A source built here is closed here: an in-process engine left to the interpreter's exit logs
+        # EngineDeadError after a successful run.
+        if source is None:
             close_source(trainer.episode_source)
 
 

@@ -155,6 +155,22 @@ def test_compare_refuses_a_method_without_fast_answer_or_records(caption_run, mo
     assert "no fast answer" in error and "samples_step_N.jsonl" in error
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["not json", '{"id": "a", "label": "spoof", "attack_type": "print", "domain": "street", "scores": {}}',
+     '{"id": "a", "label": "spoof", "attack_type": "print", "domain": "../x", "scores": {"final": 0.5}}'],
+    ids=["not_json", "no_final_score", "domain_outside"],
+)  # fmt: skip
+def test_compare_refuses_a_bad_recorded_sample_in_one_line(caption_run, model_cache, tmp_path, capsys, line):
+    _, out = caption_run
+    run = rft_fas_run(tmp_path, out, model_cache, records=[])
+    (run / "grpo" / "eval" / "samples_step_000002.jsonl").write_text(line + "\n")
+    code = launcher("compare").main([f"grpo={run}", "--out", str(tmp_path / "c")])
+    assert code == 2
+    assert "line 1 of" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "c" / "scores" / "x.csv").exists()
+
+
 def test_compare_refuses_runs_of_different_protocols(caption_run, tmp_path, capsys):
     _, out = caption_run
     other = tmp_path / "other"

@@ -164,7 +164,6 @@ def test_bad_input_fails_in_one_line_before_any_model_loads(tmp_path, data_dirs,
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow
 def run_launch(command: list[str], env: dict[str, str]) -> None:
     """Run an `accelerate launch`; on failure the assertion carries the end of its output, which names the
     rank's error (CalledProcessError alone shows only the command)."""
@@ -172,6 +171,7 @@ def run_launch(command: list[str], env: dict[str, str]) -> None:
     assert done.returncode == 0, f"exit {done.returncode}: {(done.stdout + done.stderr)[-6000:]}"
 
 
+@pytest.mark.slow
 def test_two_process_deepspeed_zero2_trains_resumes_and_exports(
     tmp_path, model_cache, data_dirs, shipped_cpu_config
 ):

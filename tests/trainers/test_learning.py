@@ -1,5 +1,6 @@
 """GRPO learns: from a checkpoint that already writes paper 003's format, a short DT-GRPO run raises the mean
-reward and the tool calls per episode by fixed margins; and it stops learning when GRPO is broken.
+reward and the calls of the tool that pays (per episode, and as a share of the calls) by fixed margins; and it
+stops learning when GRPO is broken.
 
 The checkpoint (built once per session by a short SFT of the tiny model) has habits, as a stage-2 model
 does: after its fast answer it calls FFTTool or LBPTool in some of its episodes and answers "Real" at once in

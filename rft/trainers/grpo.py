@@ -39,6 +39,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import datasets
@@ -60,6 +61,7 @@ from rft.rollout.sampling import Sampling
 from rft.trainers.grpo_batch import collate_episodes, episode_tensors
 from rft.trainers.grpo_math import (
     group_advantages,
+    nucleus_log_mass,
     sampler_importance_weights,
     sampler_kl,
     token_advantages,
@@ -285,20 +287,32 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         device = self.accelerator.device
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
-    def _policy_logps(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+    def _policy_logps(self, model: torch.nn.Module, batch: dict[str, Any], **options: Any) -> torch.Tensor:
         """Per-token logprobs of the completion under `model`, by TRL's batched forward (fused LM head,
-        temperature, per-sample image slicing)."""
+        temperature, per-sample image slicing); `options` go to `per_token_logps`."""
         return per_token_logps(
             self,
             model,
             torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
             torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
             batch["completion_ids"].size(1),
-            batch_size=self.args.per_device_train_batch_size,
+            batch_size=options.pop("batch_size", self.args.per_device_train_batch_size),
             num_images=batch["num_images"],
             num_tiles=batch.get("num_tiles"),
+            **options,
             **{key: batch[key] for key in FORWARD_KEYS if key in batch},
         )
+
+    def _as_sampled(self, logps: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """`logps` on the sampler's terms. With top_p < 1 vLLM reports each token's logprob renormalised over
+        the tokens its nucleus kept (`processed_logprobs`), so the trainer's full-vocabulary logprob is lowered
+        by the same kept mass, from its own logits; the importance weights then measure the two engines'
+        drift, not the truncation (which alone made them about 0.1 for a 100-token episode at top_p 0.9).
+        The extra forward runs one episode at a time: it holds a (tokens x vocabulary) logits tensor."""
+        if self.top_p >= 1:
+            return logps
+        kept = partial(nucleus_log_mass, top_p=self.top_p)
+        return logps - self._policy_logps(self.model, batch, from_logits=kept, batch_size=1)
 
     def _add_policy_logps(self, batch: dict[str, Any], loss_mask: torch.Tensor, mode: str) -> None:
         """pi_theta_old's logprobs (TRL recomputes them whenever its own vLLM sampled, or the generation
@@ -313,10 +327,11 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
             if needs_old or self.vllm_importance_sampling_correction:
                 old = self._policy_logps(self.model, batch)
                 batch["old_per_token_logps"] = old
-                self._log_sampler_gap(mode, old, batch["sampling_per_token_logps"], loss_mask)
+                as_sampled = self._as_sampled(old, batch)
+                self._log_sampler_gap(mode, as_sampled, batch["sampling_per_token_logps"], loss_mask)
                 if self.vllm_importance_sampling_correction:
                     weights = sampler_importance_weights(
-                        old,
+                        as_sampled,
                         batch["sampling_per_token_logps"],
                         loss_mask,
                         mode=self.vllm_importance_sampling_mode,

@@ -1,5 +1,5 @@
 """The arithmetic of a GRPO step that TRL keeps inline in `_generate_and_score_completions`, as functions:
-group-relative advantages and the sampler importance weights.
+group-relative advantages, the sampler importance weights and the probability mass a top-p sampler keeps.
 
 Paper 003, Eq. 9 (paper 001's Eq. 2 is the same with a clipped ratio and a KL term):
 
@@ -116,6 +116,20 @@ def sampler_importance_weights(
         high = math.inf if clip_max is None else clip_max
         return ratio.masked_fill((ratio < low) | (ratio > high), 0.0)
     raise ValueError(f"unknown importance sampling mode {mode!r}")
+
+
+def nucleus_log_mass(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """log S_t, the probability mass vLLM's top-p filter keeps at each position of `logits` (..., V), already
+    divided by the temperature. vLLM's rule: sort ascending and drop the tokens whose cumulative probability
+    stays at or below 1 - top_p, never the most likely one. vLLM's `processed_logprobs` of a sampled token is
+    log p - log S_t, so comparing it with the trainer's full-vocabulary log p needs this term: without it every
+    token's ratio is S_t < 1, and the sequence-level weight shrinks with the episode's length."""
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    probs = torch.softmax(logits.float(), dim=-1).sort(dim=-1).values
+    dropped = probs.cumsum(dim=-1) <= 1 - top_p
+    dropped[..., -1] = False
+    return probs.masked_fill(dropped, 0.0).sum(dim=-1).log()
 
 
 def token_advantages(advantages: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,9 @@ To move to another TRL: widen `SUPPORTED_TRL`, run that test, and fix what its o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import trl
@@ -97,7 +99,8 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "_get_per_token_logps_and_entropies",
         CALLED,
         "pi_theta_old's and the reference's logprobs of the episode batch by TRL's own forward (per-sample "
-        "image slicing, temperature, fused LM head), so they match the logprobs its loss computes",
+        "image slicing, temperature, fused LM head), so they match the logprobs its loss computes; with top_p < 1 "
+        "also the kept mass, through a stand-in model (`_LogitsView`) called as TRL calls the policy",
         parameters=(
             "model",
             "input_ids",
@@ -331,12 +334,17 @@ def per_token_logps(
     batch_size: int,
     num_images: list[int] | None,
     num_tiles: list[int] | None,
+    from_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **image_inputs: torch.Tensor,
 ) -> torch.Tensor:
     """(B, logits_to_keep) logprobs of the last `logits_to_keep` tokens under `model`, by TRL's forward;
-    `image_inputs` are keys of GENERATION_BATCH_KEYS that the forward takes (pixel_values, ...)."""
+    `image_inputs` are keys of GENERATION_BATCH_KEYS that the forward takes (pixel_values, ...).
+
+    With `from_logits`, the value is instead `from_logits` of the logits (divided by the temperature) that
+    predict each of those tokens: the same batching and per-sample image slicing, through the model's plain
+    forward in place of the fused LM head, which never materialises logits."""
     logps, _, _ = trainer._get_per_token_logps_and_entropies(
-        model=model,
+        model=model if from_logits is None else _LogitsView(model, trainer.temperature, from_logits),
         input_ids=input_ids,
         attention_mask=attention_mask,
         logits_to_keep=logits_to_keep,
@@ -346,6 +354,29 @@ def per_token_logps(
         **image_inputs,
     )
     return logps
+
+
+class _LogitsView:
+    """Stands in for the policy in TRL's `_get_per_token_logps_and_entropies`, which calls
+    `model(**inputs, labels=labels, fused_lm_head=True)` and keeps `.log_probs[:, -logits_to_keep:]`, laid out
+    like the fused head's (B, L - 1): column j - 1 scores token j, a token being scored where its label is not
+    -100. The plain forward computes logits only from the first scored token on (`logits_to_keep`)."""
+
+    def __init__(
+        self, model: torch.nn.Module, temperature: float, from_logits: Callable[[torch.Tensor], torch.Tensor]
+    ) -> None:
+        self.model = model
+        self.temperature = temperature
+        self.from_logits = from_logits
+
+    def __call__(self, *, labels: torch.Tensor, fused_lm_head: bool, **inputs: Any) -> SimpleNamespace:
+        values = torch.zeros(labels.shape[0], labels.shape[1] - 1, device=labels.device)
+        scored = (labels != -100).any(dim=0).nonzero()
+        if scored.numel():
+            keep = labels.shape[1] - int(scored[0])
+            logits = self.model(**inputs, logits_to_keep=keep + 1, use_cache=False).logits[:, :-1]
+            values[:, -keep:] = self.from_logits(logits.float() / self.temperature)
+        return SimpleNamespace(log_probs=values)
 
 
 def calculate_rewards(

@@ -37,7 +37,12 @@ from rft.rollout.sampling import CompletionOut
 from rft.trainers.grpo import EpisodeGRPOTrainer
 from rft.trainers.grpo_batch import collate_episodes, episode_tensors
 from rft.trainers.grpo_eval import TargetEvaluation
-from rft.trainers.grpo_math import group_advantages, sampler_importance_weights, token_advantages
+from rft.trainers.grpo_math import (
+    group_advantages,
+    nucleus_log_mass,
+    sampler_importance_weights,
+    token_advantages,
+)
 from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_recipes import accumulation_steps
 from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
@@ -327,6 +332,15 @@ def test_sampler_importance_weights_follow_trl_modes() -> None:
         trainer, sampler, mask, mode="sequence_mask", clip_min=None, clip_max=2.0
     )
     torch.testing.assert_close(sequence, torch.tensor([[0.0], [math.exp(0.5)]]))
+
+
+@pytest.mark.parametrize(
+    ("top_p", "kept"),
+    [(1.0, 1.0), (0.7, 0.8), (0.5, 0.5), (0.1, 0.5)],  # probabilities 0.5, 0.3, 0.2; 0.1 keeps the top one
+)
+def test_nucleus_log_mass_is_what_vllms_top_p_keeps(top_p: float, kept: float) -> None:
+    logits = torch.tensor([0.5, 0.3, 0.2]).log().expand(2, 3, 3)
+    torch.testing.assert_close(nucleus_log_mass(logits, top_p), torch.full((2, 3), math.log(kept)))
 
 
 def test_folding_weights_into_advantages_is_trls_weighted_clipped_loss() -> None:
@@ -765,6 +779,36 @@ def test_single_turn_samples_score_with_paper_001_rewards(
     logged = metrics(trainer, "train")
     assert logged["episodes/turns/mean"] == [1.0]
     assert logged["sampling/sampling_logp_difference/mean"][0] < 0.05
+
+
+@pytest.mark.slow
+def test_top_p_sampling_is_weighed_on_the_samplers_terms(
+    rollout_url: str, protocol_dir: Path, tmp_path: Path
+) -> None:
+    """With top_p < 1 vLLM reports each logprob renormalised over the tokens its nucleus kept. Compared
+    with the trainer's full-vocabulary logprobs, every token's ratio was the kept mass and the sequence's
+    importance weight near 0; compared on the sampler's terms, an unchanged policy's weights are near 1."""
+    from rollout_server.client import RolloutClient
+
+    model, processor = load_policy(protocol_dir)
+    trainer = EpisodeGRPOTrainer(
+        model,
+        args=arguments(
+            tmp_path, num_generations=4, per_device_train_batch_size=4, top_p=0.5, temperature=2.0
+        ),
+        train_dataset=Dataset.from_dict({"image": [face(9)], "label": ["spoof"]}),
+        processing_class=processor,
+        episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
+        method="dt_grpo",
+        reward_scorer=InProcessRewards(),
+    )
+    model.train()
+    # An image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server).
+    batch = trainer.generate_and_score([{"image": face(9), "label": "spoof"}] * 4)
+    assert batch["completion_mask"].sum() > 40
+    logged = metrics(trainer, "train")
+    assert logged["sampling/sampling_logp_difference/mean"][0] < 0.02
+    assert 0.8 < logged["sampling/importance_sampling_ratio/mean"][0] < 1.25
 
 
 # -- several processes ------------------------------------------------------------------------------------

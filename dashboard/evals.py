@@ -9,28 +9,19 @@ its error is above 0.5 (the report's HTER uses the EER threshold instead; docs/D
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dashboard.records import read_step
+from rft.eval.sample_records import samples_files
 
 EVAL_FOLDER = "eval"
-SAMPLES_FILE = re.compile(r"^samples_step_(\d+)\.jsonl$")
 WRONG_ABOVE = 0.5
 
 
 def eval_files(run_dir: Path) -> dict[int, Path]:
     """Evaluation step -> its samples file, under run_dir/eval."""
-    folder = run_dir / EVAL_FOLDER
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for path in folder.iterdir():
-        match = SAMPLES_FILE.match(path.name)
-        if match and path.is_file():
-            found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
+    return samples_files(run_dir / EVAL_FOLDER)
 
 
 def image_in_run(reference: Any) -> str | None:

@@ -30,13 +30,19 @@ def samples_file(folder: Path, step: int) -> Path:
     return Path(folder) / f"{SAMPLES_PREFIX}{step:06d}.jsonl"
 
 
-def latest_samples_file(folder: Path) -> Path | None:
-    """The samples file of the latest evaluation step under `folder`, or None when there is none."""
+def samples_files(folder: Path) -> dict[int, Path]:
+    """Evaluation step -> its samples file under `folder`, in step order (none when `folder` is missing)."""
     steps = {}
     for path in Path(folder).glob(f"{SAMPLES_PREFIX}*.jsonl"):
         step = path.name[len(SAMPLES_PREFIX) : -len(".jsonl")]
-        if step.isdigit():
+        if step.isdigit() and step.isascii() and path.is_file():
             steps[int(step)] = path
+    return dict(sorted(steps.items()))
+
+
+def latest_samples_file(folder: Path) -> Path | None:
+    """The samples file of the latest evaluation step under `folder`, or None when there is none."""
+    steps = samples_files(folder)
     return steps[max(steps)] if steps else None
 
 

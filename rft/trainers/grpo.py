@@ -38,7 +38,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -287,19 +287,26 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         device = self.accelerator.device
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
-    def _policy_logps(self, model: torch.nn.Module, batch: dict[str, Any], **options: Any) -> torch.Tensor:
+    def _policy_logps(
+        self,
+        model: torch.nn.Module,
+        batch: dict[str, Any],
+        *,
+        batch_size: int | None = None,
+        from_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Per-token logprobs of the completion under `model`, by TRL's batched forward (fused LM head,
-        temperature, per-sample image slicing); `options` go to `per_token_logps`."""
+        temperature, per-sample image slicing); `from_logits` as in `per_token_logps`."""
         return per_token_logps(
             self,
             model,
             torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
             torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
             batch["completion_ids"].size(1),
-            batch_size=options.pop("batch_size", self.args.per_device_train_batch_size),
+            batch_size=batch_size or self.args.per_device_train_batch_size,
             num_images=batch["num_images"],
             num_tiles=batch.get("num_tiles"),
-            **options,
+            from_logits=from_logits,
             **{key: batch[key] for key in FORWARD_KEYS if key in batch},
         )
 

@@ -752,26 +752,33 @@ def test_two_dt_grpo_steps_against_the_rollout_server(
             assert entry[f"rewards/{name}/mean"] == pytest.approx(sum(expected) / len(expected), abs=1e-6)
 
 
-@pytest.mark.slow
-def test_single_turn_samples_score_with_paper_001_rewards(
-    rollout_url: str, protocol_dir: Path, tmp_path: Path
-) -> None:
-    """Paper 001's path: `samples` through the same batch, one model turn per completion."""
+def one_served_group(
+    rollout_url: str, protocol_dir: Path, tmp_path: Path, image: int, method: str, *, group: int, **settings
+) -> tuple[EpisodeGRPOTrainer, dict]:
+    """One group of `face(image)` sampled by the rollout server and scored, before any update. Each test
+    passes an image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server)."""
     from rollout_server.client import RolloutClient
 
     model, processor = load_policy(protocol_dir)
     trainer = EpisodeGRPOTrainer(
         model,
-        args=arguments(tmp_path, num_generations=3, per_device_train_batch_size=3),
-        train_dataset=Dataset.from_dict({"image": [face(7)], "label": ["spoof"]}),
+        args=arguments(tmp_path, num_generations=group, per_device_train_batch_size=group, **settings),
+        train_dataset=Dataset.from_dict({"image": [face(image)], "label": ["spoof"]}),
         processing_class=processor,
         episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
-        method="rft_fas",
+        method=method,
         reward_scorer=InProcessRewards(),
     )
     model.train()
-    # An image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server).
-    batch = trainer.generate_and_score([{"image": face(7), "label": "spoof"}] * 3)
+    return trainer, trainer.generate_and_score([{"image": face(image), "label": "spoof"}] * group)
+
+
+@pytest.mark.slow
+def test_single_turn_samples_score_with_paper_001_rewards(
+    rollout_url: str, protocol_dir: Path, tmp_path: Path
+) -> None:
+    """Paper 001's path: `samples` through the same batch, one model turn per completion."""
+    trainer, batch = one_served_group(rollout_url, protocol_dir, tmp_path, 7, "rft_fas", group=3)
     assert trainer.reward_func_names == ["r_format", "r_cls", "r_res"]
     assert batch["num_images"] == [1, 1, 1]
     trained = batch["completion_mask"] * batch["tool_mask"]
@@ -788,23 +795,9 @@ def test_top_p_sampling_is_weighed_on_the_samplers_terms(
     """With top_p < 1 vLLM reports each logprob renormalised over the tokens its nucleus kept. Compared
     with the trainer's full-vocabulary logprobs, every token's ratio was the kept mass and the sequence's
     importance weight near 0; compared on the sampler's terms, an unchanged policy's weights are near 1."""
-    from rollout_server.client import RolloutClient
-
-    model, processor = load_policy(protocol_dir)
-    trainer = EpisodeGRPOTrainer(
-        model,
-        args=arguments(
-            tmp_path, num_generations=4, per_device_train_batch_size=4, top_p=0.5, temperature=2.0
-        ),
-        train_dataset=Dataset.from_dict({"image": [face(9)], "label": ["spoof"]}),
-        processing_class=processor,
-        episode_source=RolloutClient(rollout_url, token=_rollout_helpers().TOKEN),
-        method="dt_grpo",
-        reward_scorer=InProcessRewards(),
+    trainer, batch = one_served_group(
+        rollout_url, protocol_dir, tmp_path, 9, "dt_grpo", group=4, top_p=0.5, temperature=2.0
     )
-    model.train()
-    # An image the server has not seen yet (see test_two_dt_grpo_steps_against_the_rollout_server).
-    batch = trainer.generate_and_score([{"image": face(9), "label": "spoof"}] * 4)
     assert batch["completion_mask"].sum() > 40
     logged = metrics(trainer, "train")
     assert logged["sampling/sampling_logp_difference/mean"][0] < 0.02

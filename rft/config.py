@@ -176,6 +176,11 @@ class GRPOConfig(Section):
     max_tool_calls: int = Field(3, ge=0, description="Tool calls allowed per episode (paper 003: 3).")
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    balanced_classes: bool = Field(
+        False,
+        description="Give every generation batch live and spoof images in equal numbers (the order shuffled by "
+        "run.seed): a step's mean reward then no longer swings with how many live faces it drew.",
+    )
     coefficients: RewardCoefficients = Field(default_factory=RewardCoefficients)
     use_lora: bool = Field(False, description="LoRA on the language model; false trains every weight.")
     lora_rank: int = Field(16, ge=1)

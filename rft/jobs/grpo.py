@@ -151,7 +151,7 @@ def build_trainer(
     from rft.methods import method_named
     from rft.models.loading import load_policy
     from rft.trainers.grpo_eval import TargetEvaluation
-    from rft.trainers.grpo_setup import build_grpo_trainer, training_examples
+    from rft.trainers.grpo_setup import balanced_examples, build_grpo_trainer, training_examples
 
     grpo, out = config.grpo, grpo_dir(config)
     model, processor = load_policy(model_dir, config.model.dtype)
@@ -173,10 +173,14 @@ def build_trainer(
         every=config.eval.steps,
         out_dir=out / "eval",
     )
+    examples = training_examples(splits.source)
+    if grpo.balanced_classes:
+        images_per_batch = grpo.generation_batch_size // grpo.num_generations
+        examples = balanced_examples(examples, images_per_batch=images_per_batch, seed=config.run.seed)
     trainer = build_grpo_trainer(
         model=model,
         processor=processor,
-        train_dataset=training_examples(splits.source),
+        train_dataset=examples,
         grpo=grpo,
         args=args,
         source=source,

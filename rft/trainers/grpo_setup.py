@@ -4,6 +4,7 @@ demo). Each function takes the flat values it needs, not the whole config."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def training_arguments(
         max_completion_length=grpo.max_completion_length,
         temperature=grpo.temperature,
         top_p=grpo.top_p,
+        shuffle_dataset=not grpo.balanced_classes,  # balanced_examples shuffles, keeping each batch's balance
         disable_dropout=True,  # pi_theta and pi_theta_old must be the same function of the weights
         remove_unused_columns=False,  # the image and label columns feed the rollouts and rewards
         save_strategy="steps",
@@ -99,6 +101,42 @@ def lora_config(*, rank: int, alpha: int) -> LoraConfig:
 
 
 RECORDED_COLUMNS = ("spoof_type", "domain")
+
+
+def class_balanced_order(labels: Sequence[str], *, images_per_batch: int, seed: int) -> list[int]:
+    """Indices of `labels` ('live' / 'spoof') in an order whose consecutive blocks of `images_per_batch` hold
+    both classes in equal numbers (an odd block's extra image alternates between them); once a class runs
+    out, the rest follow. Each class is shuffled by `seed`, so the order differs by run as TRL's shuffle would.
+
+    The mean reward of a GRPO step over a few images swings with how many of them are live (a policy that
+    leans to one answer scores one class better), noise that hides the curves' trend (docs/EFFICACY.md).
+    """
+    rng = random.Random(seed)
+    pools = {name: [i for i, label in enumerate(labels) if label == name] for name in ("live", "spoof")}
+    others = [i for i, label in enumerate(labels) if label not in pools]
+    if others:
+        raise RunSetupError(
+            f"class-balanced batches need labels 'live' or 'spoof'; got {labels[others[0]]!r}"
+        )
+    for pool in pools.values():
+        rng.shuffle(pool)
+    live, spoof = pools["live"], pools["spoof"]
+    order: list[int] = []
+    batch = 0
+    while live and spoof:
+        extra_live = batch % 2 == 0
+        n_live = min(len(live), images_per_batch // 2 + (images_per_batch % 2 if extra_live else 0))
+        n_spoof = min(len(spoof), images_per_batch - n_live)
+        order += live[:n_live] + spoof[:n_spoof]
+        del live[:n_live], spoof[:n_spoof]
+        batch += 1
+    return order + live + spoof
+
+
+def balanced_examples(examples: datasets.Dataset, *, images_per_batch: int, seed: int) -> datasets.Dataset:
+    """`examples` (training_examples' output) in class_balanced_order, for a trainer that does not shuffle."""
+    order = class_balanced_order(examples["label"], images_per_batch=images_per_batch, seed=seed)
+    return examples.select(order)
 
 
 def training_examples(source: datasets.Dataset) -> datasets.Dataset:

@@ -47,6 +47,7 @@ from rft.trainers.grpo_metrics import episode_metrics, summarize
 from rft.trainers.grpo_recipes import accumulation_steps
 from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
 from rft.trainers.grpo_settings import UnsupportedSetting
+from rft.trainers.grpo_setup import balanced_examples
 from rft.trainers.grpo_weights import full_weights
 from rft.trainers.trl_adapter import metrics
 
@@ -855,3 +856,34 @@ def test_two_processes_under_deepspeed_zero3(qwen_dir: Path, tmp_path: Path, lau
     assert result["names"] and result["first_is_initial"]
     assert result["second_changed"] > 0
     assert result["steps_with_episodes"] == [True, True]
+
+
+def test_balanced_classes_reach_the_trainer_one_live_and_one_spoof_per_batch(
+    qwen_dir: Path, tmp_path: Path
+) -> None:
+    """The order balanced_examples gives survives TRL's sampler (its shuffle off, as training_arguments sets
+    it): every generation batch of two images holds one of each class. With TRL's shuffle on, a random order
+    balances all ten batches with probability about 0.005."""
+    labels = ["live", "spoof"] * 3 + ["spoof"] * 7 + ["live"] * 7
+    examples = Dataset.from_dict({"image": [face(i) for i in range(len(labels))], "label": labels})
+    balanced = balanced_examples(examples, images_per_batch=2, seed=0)
+    model, processor = load_policy(qwen_dir)
+    trainer = EpisodeGRPOTrainer(
+        model,
+        args=arguments(
+            tmp_path,
+            per_device_train_batch_size=4,
+            generation_batch_size=4,
+            shuffle_dataset=False,
+            max_steps=10,
+        ),
+        train_dataset=balanced,
+        processing_class=processor,
+        episode_source=ScriptedEpisodes(model, ConversationTokenizer(processor, detect_arch(qwen_dir))),
+        method="dt_grpo",
+        reward_scorer=InProcessRewards(),
+    )
+    batches = [batch for batch, _ in zip(trainer.get_train_dataloader(), range(10), strict=False)]
+    assert len(batches) == 10
+    for batch in batches:
+        assert sorted(row["label"] for row in batch) == ["live", "live", "spoof", "spoof"]

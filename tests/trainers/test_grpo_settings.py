@@ -9,6 +9,7 @@ import pytest
 from trl import GRPOConfig
 
 from rft.config import load_config
+from rft.errors import RunSetupError
 from rft.trainers.grpo_settings import (
     OVERRIDE_SETTINGS,
     TRAINER_SETTINGS,
@@ -17,7 +18,7 @@ from rft.trainers.grpo_settings import (
     changed_settings,
     check_arguments,
 )
-from rft.trainers.grpo_setup import training_arguments
+from rft.trainers.grpo_setup import class_balanced_order, training_arguments
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RUN_CONFIGS = sorted([*CONFIGS.glob("*.yaml"), *(CONFIGS / "experiments").rglob("*.yaml")])
@@ -73,3 +74,33 @@ def test_each_setting_is_supported_for_one_reason() -> None:
     assert not TRL_SETTINGS & OVERRIDE_SETTINGS
     fields = set(GRPOConfig.__dataclass_fields__)
     assert fields >= TRAINER_SETTINGS | TRL_SETTINGS | OVERRIDE_SETTINGS
+
+
+@pytest.mark.parametrize("images_per_batch", [2, 3, 4])
+def test_balanced_order_gives_each_batch_both_classes_in_equal_numbers(images_per_batch: int) -> None:
+    labels = ["live"] * 13 + ["spoof"] * 29
+    order = class_balanced_order(labels, images_per_batch=images_per_batch, seed=0)
+    assert sorted(order) == list(range(len(labels)))
+    full_batches = 13 // (images_per_batch // 2 + images_per_batch % 2)
+    lives = []
+    for start in range(0, full_batches * images_per_batch, images_per_batch):
+        batch = [labels[i] for i in order[start : start + images_per_batch]]
+        lives.append(batch.count("live"))
+        assert abs(batch.count("live") - batch.count("spoof")) <= images_per_batch % 2
+    assert class_balanced_order(labels, images_per_batch=images_per_batch, seed=1) != order
+    if images_per_batch % 2:  # the odd image alternates between the classes
+        assert set(lives) == {images_per_batch // 2, images_per_batch // 2 + 1}
+
+
+def test_balanced_order_refuses_a_label_it_cannot_balance() -> None:
+    with pytest.raises(RunSetupError, match="'fake'"):
+        class_balanced_order(["live", "fake"], images_per_batch=2, seed=0)
+
+
+def test_balanced_classes_turn_trls_shuffle_off(tmp_path: Path) -> None:
+    grpo = load_config("demo_cpu", ["grpo.balanced_classes=true"]).grpo
+    args = training_arguments(grpo, output_dir=tmp_path, seed=0, gradient_accumulation_steps=2)
+    assert args.shuffle_dataset is False
+    assert training_arguments(
+        load_config("demo_cpu").grpo, output_dir=tmp_path, seed=0, gradient_accumulation_steps=2
+    ).shuffle_dataset

@@ -142,11 +142,17 @@ def arguments(tmp_path: Path, **overrides) -> GRPOConfig:
 
 
 def scripted_trainer(
-    model_dir: Path, tmp_path: Path, callbacks: list | None = None, **overrides
+    model_dir: Path,
+    tmp_path: Path,
+    callbacks: list | None = None,
+    dataset: Dataset | None = None,
+    **overrides,
 ) -> EpisodeGRPOTrainer:
+    """A trainer on `dataset` (one spoof face by default) whose episodes ScriptedEpisodes writes."""
     model, processor = load_policy(model_dir)
     source = ScriptedEpisodes(model, ConversationTokenizer(processor, detect_arch(model_dir)))
-    dataset = Dataset.from_dict({"image": [face(1)], "label": ["spoof"]})
+    if dataset is None:
+        dataset = Dataset.from_dict({"image": [face(1)], "label": ["spoof"]})
     return EpisodeGRPOTrainer(
         model,
         args=arguments(tmp_path, **overrides),
@@ -866,22 +872,14 @@ def test_balanced_classes_reach_the_trainer_one_live_and_one_spoof_per_batch(
     balances all ten batches with probability about 0.005."""
     labels = ["live", "spoof"] * 3 + ["spoof"] * 7 + ["live"] * 7
     examples = Dataset.from_dict({"image": [face(i) for i in range(len(labels))], "label": labels})
-    balanced = balanced_examples(examples, images_per_batch=2, seed=0)
-    model, processor = load_policy(qwen_dir)
-    trainer = EpisodeGRPOTrainer(
-        model,
-        args=arguments(
-            tmp_path,
-            per_device_train_batch_size=4,
-            generation_batch_size=4,
-            shuffle_dataset=False,
-            max_steps=10,
-        ),
-        train_dataset=balanced,
-        processing_class=processor,
-        episode_source=ScriptedEpisodes(model, ConversationTokenizer(processor, detect_arch(qwen_dir))),
-        method="dt_grpo",
-        reward_scorer=InProcessRewards(),
+    trainer = scripted_trainer(
+        qwen_dir,
+        tmp_path,
+        dataset=balanced_examples(examples, images_per_batch=2, seed=0),
+        per_device_train_batch_size=4,
+        generation_batch_size=4,
+        shuffle_dataset=False,
+        max_steps=10,
     )
     batches = [batch for batch, _ in zip(trainer.get_train_dataloader(), range(10), strict=False)]
     assert len(batches) == 10

@@ -102,5 +102,8 @@ def test_balanced_classes_turn_trls_shuffle_off(tmp_path: Path) -> None:
     args = training_arguments(grpo, output_dir=tmp_path, seed=0, gradient_accumulation_steps=2)
     assert args.shuffle_dataset is False
     assert training_arguments(
-        load_config("demo_cpu").grpo, output_dir=tmp_path, seed=0, gradient_accumulation_steps=2
+        load_config("demo_cpu", ["grpo.balanced_classes=false"]).grpo,
+        output_dir=tmp_path,
+        seed=0,
+        gradient_accumulation_steps=2,
     ).shuffle_dataset

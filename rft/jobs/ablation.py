@@ -181,10 +181,11 @@ class Ablation:
         try:
             for arm, seed in self.work():
                 results[arm.name][seed] = self.run_arm(arm, seed)
+                # after every arm: a run killed hours in still leaves the table of what it finished
+                write_results(self.config, results)
         finally:
             self.close_source()
-        write_json(self.config.run_dir / "ablation.json", results)
-        write_table(self.config, results)
+        write_results(self.config, results)
         return results
 
     def work(self) -> Iterator[tuple[AblationArm, int]]:
@@ -314,6 +315,12 @@ def table_lines(config: ExperimentConfig, results: dict[str, dict[int, dict]]) -
                     row.append("-")
         lines.append("| " + " | ".join(row) + " |")
     return lines
+
+
+def write_results(config: ExperimentConfig, results: dict[str, dict[int, dict]]) -> None:
+    """ablation.json, ablation.md and ablation.png under the run folder (arms without a seed yet show -)."""
+    write_json(config.run_dir / "ablation.json", results)
+    write_table(config, results)
 
 
 def write_table(config: ExperimentConfig, results: dict[str, dict[int, dict]]) -> None:

@@ -147,7 +147,10 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     assert (killed / "half-written").is_dir() and made_by(killed) is None
     # the arms finished before the kill are already in the table (the all-tools arms of seed 0 run first)
     partial = (tmp_path / "ablation_cpu" / "ablation.md").read_text()
-    assert "| all_tools | all | KT+FI+RL | 1 |" in partial and "| zoom_in | zoom_in | KT+FI+RL | 0 | - |" in partial
+    assert (
+        "| all_tools | all | KT+FI+RL | 1 |" in partial
+        and "| zoom_in | zoom_in | KT+FI+RL | 0 | - |" in partial
+    )
     resumed = RecordingSteps()
     done = ablation.run(config, resumed)
     assert "seed1/kt_fi_rl.all" in done.ran and made_by(killed) == ablation.STAGE_DONE

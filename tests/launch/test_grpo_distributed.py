@@ -231,6 +231,29 @@ def server_version(url: str) -> int:
     return requests.get(url + "/readyz", timeout=10).json()["weights_version"]
 
 
+def settled_version(url: str, timeout_s: float = 120.0) -> int:
+    """The weights version once no request is in flight and it has held for a second: a run killed while
+    pushing leaves its upload in the server, which applies it after the kill (CI once read the version
+    before such an update landed, and the resumed run's versions came out one higher than expected)."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        version = server_version(url)
+        if version == last and rollout_queue_depth(url) == 0:
+            return version
+        last = version
+        time.sleep(1.0)
+    raise AssertionError(f"the rollout server's weights version did not settle in {timeout_s:.0f} s")
+
+
+def rollout_queue_depth(url: str) -> float:
+    auth = {"Authorization": f"Bearer {helpers.TOKEN}"}  # /metrics wants the token on a server that has one
+    for line in requests.get(url + "/metrics", headers=auth, timeout=10).text.splitlines():
+        if line.startswith("rollout_queue_depth "):
+            return float(line.split()[-1])
+    raise AssertionError("the rollout server's /metrics has no rollout_queue_depth")
+
+
 def rollout_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -293,7 +316,7 @@ def test_killed_run_resumes_the_uninterrupted_losses(
     assert left == ["checkpoint-1", "checkpoint-2"], left
     assert not (resumed_dir / "train_log.json").exists() and not (resumed_dir / "model").exists()
 
-    version = server_version(rollout_url)
+    version = settled_version(rollout_url)
     run_logged([*argv, "--resume"], tmp_path / "resume.log")
     resumed = step_logs(resumed_dir)
     assert sorted(resumed) == [1, 2, 3, 4]

@@ -327,7 +327,10 @@ def write_table(config: ExperimentConfig, results: dict[str, dict[int, dict]]) -
     """ablation.md and ablation.png under the run folder."""
     lines = table_lines(config, results)
     seeds = ", ".join(str(seed) for seed in config.ablation.seeds)
-    text = f"# Ablations of {config.run.name}\n\nUnseen target domains, mean ± std over seeds {seeds}.\n\n"
+    text = (
+        f"# Ablations of {config.run.name}\n\nTarget domains (`*_in_domain`: the source domain's own test split), "
+        f"mean ± std over seeds {seeds}.\n\n"
+    )
     (config.run_dir / "ablation.md").write_text(text + "\n".join(lines) + "\n")
     plot(config, results, config.run_dir / "ablation.png")
 

@@ -325,10 +325,11 @@ def test_killed_run_resumes_the_uninterrupted_losses(
     for step in (3, 4):
         for key in REPRODUCED:
             assert resumed[step][key] == pytest.approx(straight[step][key], abs=1e-5), (step, key)
-        # abs=1e-5 alone would accept any loss of this size: the loss must also agree relatively. It is a
-        # residual of cancelling float32 terms (CI once saw -7.138e-06 against -7.123e-06, 2e-3 apart) while a
-        # resume that restored the wrong weights, optimizer state or batch moves it by its own size.
-        assert resumed[step]["loss"] == pytest.approx(straight[step]["loss"], rel=1e-2), step
+        # abs=1e-5 alone would accept any gradient close enough in absolute terms: the gradient's norm must also
+        # agree relatively (1.2229624 against 1.2229627 once). Not the loss: it is a residual of cancelling
+        # float32 terms (~5e-6) that differs between two uninterrupted runs too (step 2, before any kill:
+        # 1.61e-06 against 1.31e-06), while the gradient it comes from agrees to 1e-6.
+        assert resumed[step]["grad_norm"] == pytest.approx(straight[step]["grad_norm"], rel=1e-4), step
 
     # The same seeded rollouts: every episode's turns, tool calls, rewards and advantage, and its images.
     for step in (3, 4):

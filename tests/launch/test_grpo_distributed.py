@@ -246,12 +246,21 @@ def settled_version(url: str, timeout_s: float = 120.0) -> int:
     raise AssertionError(f"the rollout server's weights version did not settle in {timeout_s:.0f} s")
 
 
+def prometheus_samples(url: str, token: str | None = None) -> dict[str, float]:
+    """A server's /metrics as {sample name with its labels: value} (the token where the server has one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    text = requests.get(url + "/metrics", headers=headers, timeout=10).text
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line[:1] not in "#"
+    }
+
+
 def rollout_queue_depth(url: str) -> float:
-    auth = {"Authorization": f"Bearer {helpers.TOKEN}"}  # /metrics wants the token on a server that has one
-    for line in requests.get(url + "/metrics", headers=auth, timeout=10).text.splitlines():
-        if line.startswith("rollout_queue_depth "):
-            return float(line.split()[-1])
-    raise AssertionError("the rollout server's /metrics has no rollout_queue_depth")
+    samples = prometheus_samples(url, token=helpers.TOKEN)
+    assert "rollout_queue_depth" in samples, "the rollout server's /metrics has no rollout_queue_depth"
+    return samples["rollout_queue_depth"]
 
 
 def rollout_lines(path: Path) -> list[dict]:
@@ -358,13 +367,11 @@ def test_killed_run_resumes_the_uninterrupted_losses(
 
 def reward_metrics(url: str) -> dict[str, float]:
     """The service's Prometheus counters that say it scored: rollouts scored, /v1/score requests."""
-    values = {"rollouts_scored": 0.0, "score_requests": 0.0}
-    for line in requests.get(url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith("reward_service_rollouts_scored_total "):
-            values["rollouts_scored"] = float(line.split()[-1])
-        elif line.startswith('reward_service_requests_total{endpoint="score",status="ok"} '):
-            values["score_requests"] = float(line.split()[-1])
-    return values
+    samples = prometheus_samples(url)
+    return {
+        "rollouts_scored": samples.get("reward_service_rollouts_scored_total", 0.0),
+        "score_requests": samples.get('reward_service_requests_total{endpoint="score",status="ok"}', 0.0),
+    }
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,9 @@ OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 os.environ.update(OFFLINE_ENV)
+# Helper modules shared by every test folder (metrics_scrape.py); appended, so that a folder's own
+# conftest.py, which its tests import by name, stays ahead of this one.
+sys.path.append(str(Path(__file__).parent))
 
 
 class NetworkBlocked(OSError):
@@ -113,8 +117,6 @@ def tiny_benchmark() -> Path:
 def protocol_model_dir(model_cache: Path) -> Path:
     """A tiny Qwen2.5-VL that has memorised one paper-003 trajectory (tests/rollout_server/protocol_model.py),
     so that real sampling produces real multi-turn episodes; trained once per session."""
-    import sys
-
     from rft.models.tiny import ensure_tiny_model
 
     sys.path.insert(0, str(Path(__file__).parent / "rollout_server"))

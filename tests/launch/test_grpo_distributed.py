@@ -30,6 +30,7 @@ import pytest
 import requests
 import torch
 import yaml
+from metrics_scrape import metric_value
 
 from rft.models.loading import load_policy
 
@@ -246,21 +247,13 @@ def settled_version(url: str, timeout_s: float = 120.0) -> int:
     raise AssertionError(f"the rollout server's weights version did not settle in {timeout_s:.0f} s")
 
 
-def prometheus_samples(url: str, token: str | None = None) -> dict[str, float]:
-    """A server's /metrics as {sample name with its labels: value} (the token where the server has one)."""
+def metrics_text(url: str, token: str | None = None) -> str:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    text = requests.get(url + "/metrics", headers=headers, timeout=10).text
-    return {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line[:1] not in "#"
-    }
+    return requests.get(url + "/metrics", headers=headers, timeout=10).text
 
 
 def rollout_queue_depth(url: str) -> float:
-    samples = prometheus_samples(url, token=helpers.TOKEN)
-    assert "rollout_queue_depth" in samples, "the rollout server's /metrics has no rollout_queue_depth"
-    return samples["rollout_queue_depth"]
+    return metric_value(metrics_text(url, token=helpers.TOKEN), "rollout_queue_depth")
 
 
 def rollout_lines(path: Path) -> list[dict]:
@@ -367,10 +360,12 @@ def test_killed_run_resumes_the_uninterrupted_losses(
 
 def reward_metrics(url: str) -> dict[str, float]:
     """The service's Prometheus counters that say it scored: rollouts scored, /v1/score requests."""
-    samples = prometheus_samples(url)
+    text = metrics_text(url)
     return {
-        "rollouts_scored": samples.get("reward_service_rollouts_scored_total", 0.0),
-        "score_requests": samples.get('reward_service_requests_total{endpoint="score",status="ok"}', 0.0),
+        "rollouts_scored": metric_value(text, "reward_service_rollouts_scored_total", default=0.0),
+        "score_requests": metric_value(
+            text, "reward_service_requests_total", default=0.0, endpoint="score", status="ok"
+        ),
     }
 
 

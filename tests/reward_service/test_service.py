@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 import time
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import ray
 import requests
+from metrics_scrape import metric_value
 
 from reward_service.api import ToolRequest, encode_image
 from reward_service.client import InProcessRewards, RewardClient, RewardServiceError
@@ -31,11 +31,9 @@ def episode(i: int) -> dict:
     return {"id": f"r{i}", "label": label, "turns": turns}
 
 
-def metric(url: str, name: str, labels: str = "") -> float:
-    """The sum of a metric's series whose labels contain `labels` (e.g. 'endpoint="score"')."""
-    text = requests.get(url + "/metrics", timeout=10).text
-    series = re.findall(rf"^{name}(?:{{([^}}]*)}})? ([0-9.e+-]+)$", text, re.M)
-    return sum(float(value) for found, value in series if labels in found)
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's series with `labels` (0 before any is counted)."""
+    return metric_value(requests.get(url + "/metrics", timeout=10).text, name, default=0.0, **labels)
 
 
 def image() -> np.ndarray:
@@ -138,13 +136,15 @@ def test_scores_64_episodes_like_in_process(service_url):
     assert [s.id for s in remote] == [r["id"] for r in rollouts]
 
 
-def wait_for_metric(url: str, name: str, labels: str, target: float, timeout_s: float = 10) -> float:
+def wait_for_metric(
+    url: str, name: str, labels: dict[str, str], target: float, timeout_s: float = 10
+) -> float:
     """The metric once it reaches `target` (replicas flush every 0.2 s), plus a moment for stragglers."""
     deadline = time.monotonic() + timeout_s
-    while metric(url, name, labels) < target and time.monotonic() < deadline:
+    while metric(url, name, **labels) < target and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)  # anything counted twice would arrive by now
-    return metric(url, name, labels)
+    return metric(url, name, **labels)
 
 
 def test_a_batch_is_split_over_the_replicas_and_each_score_comes_back_once(service_url):
@@ -152,9 +152,9 @@ def test_a_batch_is_split_over_the_replicas_and_each_score_comes_back_once(servi
     assert client.replica_count() == 2
     rollouts = [episode(i) for i in range(64)]
     time.sleep(0.5)  # earlier tests' counts reach the hub (replicas flush every 0.2 s)
-    labels = 'endpoint="score",status="ok"'
+    labels = {"endpoint": "score", "status": "ok"}
     scored = metric(service_url, "reward_service_rollouts_scored_total")
-    requests_ok = metric(service_url, "reward_service_requests_total", labels)
+    requests_ok = metric(service_url, "reward_service_requests_total", **labels)
     result = client.score("dt_grpo", rollouts)
     assert result == InProcessRewards().score("dt_grpo", rollouts)
     assert [s.id for s in result] == [r["id"] for r in rollouts]
@@ -164,7 +164,7 @@ def test_a_batch_is_split_over_the_replicas_and_each_score_comes_back_once(servi
         == requests_ok + 2
     )
     assert (
-        wait_for_metric(service_url, "reward_service_rollouts_scored_total", "", scored + 64) == scored + 64
+        wait_for_metric(service_url, "reward_service_rollouts_scored_total", {}, scored + 64) == scored + 64
     )
 
 

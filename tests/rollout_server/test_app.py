@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from metrics_scrape import metric_value
 from PIL import ImageFile
 
 from rft.codec import encode_png
@@ -92,11 +93,8 @@ def client(engine: SimpleNamespace):
 
 
 def counted(client: TestClient, endpoint: str, status: int) -> float:
-    # /metrics wants the token on a server that has one.
-    for line in client.get("/metrics", headers=AUTH).text.splitlines():
-        if line.startswith(f'rollout_requests_total{{endpoint="{endpoint}",status="{status}"}}'):
-            return float(line.split()[-1])
-    return 0.0
+    text = client.get("/metrics", headers=AUTH).text  # /metrics wants the token on a server that has one
+    return metric_value(text, "rollout_requests_total", default=0.0, endpoint=endpoint, status=str(status))
 
 
 def test_before_start_up_only_liveness_answers() -> None:

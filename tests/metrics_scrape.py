@@ -1,12 +1,19 @@
 """Reading a server's Prometheus /metrics text in tests, through prometheus_client's own parser.
 
-One place for it: the rollout server, the reward service and the distributed GRPO tests all read counters
+One place for it (fetching and parsing): the rollout server, the reward service and the distributed GRPO tests all read counters
 and gauges by name and labels. Importable from every test folder: tests/conftest.py puts `tests/` on sys.path.
 """
 
 from __future__ import annotations
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+
+def scrape(url: str, token: str | None = None) -> str:
+    """A server's /metrics text (with the bearer token where the server has one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(url + "/metrics", headers=headers, timeout=10).text
 
 
 def metric_value(text: str, name: str, default: float | None = None, **labels: str) -> float:

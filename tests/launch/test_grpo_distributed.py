@@ -30,7 +30,7 @@ import pytest
 import requests
 import torch
 import yaml
-from metrics_scrape import metric_value
+from metrics_scrape import metric_value, scrape
 
 from rft.models.loading import load_policy
 
@@ -247,13 +247,8 @@ def settled_version(url: str, timeout_s: float = 120.0) -> int:
     raise AssertionError(f"the rollout server's weights version did not settle in {timeout_s:.0f} s")
 
 
-def metrics_text(url: str, token: str | None = None) -> str:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(url + "/metrics", headers=headers, timeout=10).text
-
-
 def rollout_queue_depth(url: str) -> float:
-    return metric_value(metrics_text(url, token=helpers.TOKEN), "rollout_queue_depth")
+    return metric_value(scrape(url, token=helpers.TOKEN), "rollout_queue_depth")
 
 
 def rollout_lines(path: Path) -> list[dict]:
@@ -360,7 +355,7 @@ def test_killed_run_resumes_the_uninterrupted_losses(
 
 def reward_metrics(url: str) -> dict[str, float]:
     """The service's Prometheus counters that say it scored: rollouts scored, /v1/score requests."""
-    text = metrics_text(url)
+    text = scrape(url)
     return {
         "rollouts_scored": metric_value(text, "reward_service_rollouts_scored_total", default=0.0),
         "score_requests": metric_value(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import ray
 import requests
-from metrics_scrape import metric_value
+from metrics_scrape import metric_value, scrape
 
 from reward_service.api import ToolRequest, encode_image
 from reward_service.client import InProcessRewards, RewardClient, RewardServiceError
@@ -33,7 +33,7 @@ def episode(i: int) -> dict:
 
 def metric(url: str, name: str, **labels: str) -> float:
     """The sum of a metric's series with `labels` (0 before any is counted)."""
-    return metric_value(requests.get(url + "/metrics", timeout=10).text, name, default=0.0, **labels)
+    return metric_value(scrape(url), name, default=0.0, **labels)
 
 
 def image() -> np.ndarray:

@@ -14,7 +14,7 @@ import requests
 import torch
 from conftest import TOKEN
 from episode_logprobs import episode_logprobs
-from metrics_scrape import metric_value
+from metrics_scrape import metric_value, scrape
 from protocol_model import ANSWER, CALL, FAST, protocol_image
 
 from rft.codec import encode_png
@@ -218,8 +218,7 @@ def test_bad_requests_get_a_one_line_400(rollout_url: str, body: bytes) -> None:
 
 
 def test_metrics_count_tokens_turns_and_tool_latency(rollout_url: str, episodes) -> None:
-    auth = {"Authorization": f"Bearer {TOKEN}"}  # /metrics wants the token on a server that has one
-    text = requests.get(rollout_url + "/metrics", headers=auth, timeout=10).text
+    text = scrape(rollout_url, token=TOKEN)  # /metrics wants the token on a server that has one
     assert metric_value(text, "rollout_generated_tokens_total") > 0
     assert metric_value(text, "rollout_episode_turns_count") >= 6
     assert metric_value(text, "rollout_tool_call_seconds_count") >= 1

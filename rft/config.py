@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import os
 import re
 import typing
 from pathlib import Path
@@ -736,10 +737,11 @@ def load_config(name: str | Path, overrides: list[str] | None = None) -> Experim
 
 
 def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
-    """Write the fully resolved config next to the run's outputs (atomically)."""
+    """Write the fully resolved config next to the run's outputs (atomically; the temporary file is per
+    process, so that two writers never rename each other's file away)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / "config.yaml"
-    tmp = target.with_suffix(".yaml.tmp")
+    tmp = target.with_name(f"config.yaml.{os.getpid()}.tmp")
     tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     tmp.replace(target)
     return target

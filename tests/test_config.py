@@ -154,6 +154,30 @@ def test_resolved_config_round_trips(tmp_path):
     assert load_config(saved) == config
 
 
+def _save_repeatedly(config_path: str, run_dir: str, times: int) -> None:
+    config = load_config(config_path)
+    for _ in range(times):
+        save_resolved_config(config, Path(run_dir))
+
+
+def test_concurrent_processes_saving_the_resolved_config_do_not_collide(tmp_path):
+    """Every rank of a launch may save the config; two writers sharing one temporary name once failed CI
+    (one renamed the other's file away)."""
+    import multiprocessing
+
+    config_path = write(tmp_path, VALID)
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_save_repeatedly, args=(str(config_path), str(tmp_path / "run"), 300))
+               for _ in range(3)]  # fmt: skip
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0]
+    assert load_config(tmp_path / "run" / "config.yaml") == load_config(config_path)
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["config.yaml"]
+
+
 def test_extends_merges_the_parent_section_by_section(tmp_path):
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "base.yaml").write_text(

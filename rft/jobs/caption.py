@@ -53,7 +53,8 @@ def run(config: ExperimentConfig, resume: str | None = None, overwrite: bool = F
     plan = check(config, resume=resume, overwrite=overwrite)
     state = process_state()
     remove_earlier_run(out, remove=plan.clear_earlier_run, state=state)
-    save_resolved_config(config, out)
+    if state.is_main_process:
+        save_resolved_config(config, out)
     seed_everything(config.run.seed)
     splits = protocol_data(config.data)
     with state.main_process_first():  # one process annotates and builds a tiny model, the others reuse them

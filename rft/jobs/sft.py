@@ -57,7 +57,8 @@ def run(config: ExperimentConfig, resume: str | None = None, overwrite: bool = F
     plan = check_stage(config, resume=resume, overwrite=overwrite)
     state = process_state()
     remove_earlier_run(out, remove=plan.clear_earlier_run, state=state)
-    save_resolved_config(config, out)
+    if state.is_main_process:
+        save_resolved_config(config, out)
     seed_everything(config.run.seed)
     with state.main_process_first():  # one process builds a tiny model, the others reuse it
         model_dir = plan.stage1_model or base_model_dir(config.model, config.data.image_size)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-import os
 import re
 import typing
 from pathlib import Path
@@ -24,6 +23,7 @@ from rft.baselines.instructflip.config import InstructFlipConfig
 from rft.errors import RftError, short_repr, short_text
 from rft.methods import MethodName, method_named
 from rft.models.lora import CAPTION_LORA_TARGETS, LANGUAGE_MODEL_LORA_TARGETS
+from rft.outputs import write_text_atomically
 from rft.tools.toolsets import ToolSetError, resolve_tool_set
 
 # Package data, so that an installed (not editable) copy resolves config names too.
@@ -737,11 +737,7 @@ def load_config(name: str | Path, overrides: list[str] | None = None) -> Experim
 
 
 def save_resolved_config(config: ExperimentConfig, run_dir: Path) -> Path:
-    """Write the fully resolved config next to the run's outputs (atomically; the temporary file is per
-    process, so that two writers never rename each other's file away)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / "config.yaml"
-    tmp = target.with_name(f"config.yaml.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    tmp.replace(target)
-    return target
+    """Write the fully resolved config next to the run's outputs (atomically)."""
+    return write_text_atomically(
+        run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )

@@ -7,6 +7,10 @@ output folder). Anything else is refused in one line naming the folder and the f
 was: `--out ..` must never empty the parent folder. Outputs written before markers existed are recognised by
 a command-specific test (`legacy`), e.g. the tiny model's `tiny_model.json`.
 
+A file is written the same way (`replaced_atomically`, `write_text_atomically`): into a temporary file beside
+it whose name is the process's own, then renamed over it, so a reader sees the old file or the new one whole,
+and two processes writing the same file (every rank of a launch) never rename each other's file away.
+
 A folder rewritten as a whole is built in a new staging folder beside it and renamed into place, so an
 interrupted command leaves the previous output, or nothing, never half of one. A staging folder always has a
 fresh name (never an existing folder that might be someone else's) and is removed if the command fails.
@@ -18,10 +22,11 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, Any, TypeVar
 
 from rft.errors import RftError
 
@@ -47,12 +52,37 @@ def made_by(folder: Path) -> str | None:
     return command if isinstance(command, str) else None
 
 
+@contextmanager
+def replaced_atomically(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
+    """An open file whose content replaces `path` whole when the block ends (its folder is created). If the
+    block raises, the partial file is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, mode, **open_args) as handle:
+            yield handle
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """`text` (UTF-8) as the whole content of `path`, replaced atomically."""
+    with replaced_atomically(path, encoding="utf-8") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """`value` as indented JSON at `path`, replaced atomically."""
+    return write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+
+
 def write_marker(folder: Path, command: str) -> None:
     """Mark `folder` as made by `command` (replaced atomically: a reader never sees half a marker)."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    partial = Path(folder) / f"{MARKER}.{os.getpid()}.partial"
-    partial.write_text(json.dumps({"command": command, "created": created}) + "\n")
-    partial.replace(Path(folder) / MARKER)
+    write_text_atomically(Path(folder) / MARKER, json.dumps({"command": command, "created": created}) + "\n")
 
 
 def _problem(folder: Path, command: str, legacy: Legacy | None) -> str | None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from rft.outputs import MARKER, OutputDirError, claim_output_dir, made_by, replace_output_dir
+from rft.outputs import (
+    MARKER,
+    OutputDirError,
+    claim_output_dir,
+    made_by,
+    replace_output_dir,
+    replaced_atomically,
+    write_json,
+    write_text_atomically,
+)
 
 
 def write_file(staging):
@@ -88,3 +97,22 @@ def test_claiming_keeps_what_is_in_its_own_folder(tmp_path):
     out = claim_output_dir(tmp_path / "out", "cmd")
     (out / "a.txt").write_text("a")
     assert claim_output_dir(out, "cmd") == out and names(out) == [MARKER, "a.txt"]
+
+
+def test_a_file_is_replaced_whole_and_its_folder_created(tmp_path):
+    target = tmp_path / "new" / "metrics.json"
+    write_json(target, {"auc": 0.5})
+    assert target.read_text() == '{\n  "auc": 0.5\n}\n'
+    write_text_atomically(target, "second")
+    assert target.read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]
+
+
+def test_a_failed_file_write_leaves_the_old_file_and_no_partial(tmp_path):
+    target = tmp_path / "scores.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="disk"), replaced_atomically(target) as handle:
+        handle.write("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]

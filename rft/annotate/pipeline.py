@@ -32,9 +32,10 @@ from rft.annotate.samples import Sample, load_sample
 from rft.annotate.store import Journal, check_manifest, latest_records
 from rft.annotate.teacher import Teacher, png_data_url
 from rft.annotate.verify import Reason
-from rft.experts.bank import ExpertBank, write_json
+from rft.experts.bank import ExpertBank
 from rft.experts.data import load_benchmark
 from rft.experts.inputs import tool_picture
+from rft.outputs import write_json
 
 
 class RunSettings(BaseModel):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rft.errors import RftError
-from rft.outputs import claim_output_dir
+from rft.outputs import claim_output_dir, write_text_atomically
 
 ANNOTATE_COMMAND = "rft annotate"  # named in the marker of the folders it writes (rft.outputs)
 JOURNAL = "journal.jsonl"
@@ -62,9 +62,7 @@ def check_manifest(out_dir: Path, manifest: dict[str, Any], restart: bool) -> No
                 "pass --restart to discard it, or choose another --out"
             )
         return
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(manifest, indent=2) + "\n")
-    partial.replace(path)
+    write_text_atomically(path, json.dumps(manifest, indent=2) + "\n")
 
 
 class Journal:

@@ -21,6 +21,8 @@ from typing import Any
 
 from PIL import Image
 
+from rft.outputs import replaced_atomically, write_text_atomically
+
 SAMPLES_PREFIX = "samples_step_"
 IMAGES_FOLDER = "images"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -61,10 +63,8 @@ def save_images(folder: Path, names: Sequence[str], images: Sequence[Image.Image
         target = Path(folder) / name
         if target.is_file():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
-        image.convert("RGB").save(temporary, format="PNG")
-        temporary.replace(target)
+        with replaced_atomically(target, "wb") as handle:
+            image.convert("RGB").save(handle, format="PNG")
 
 
 def sample_row(
@@ -90,12 +90,9 @@ def sample_row(
 
 def write_samples(folder: Path, step: int, records: Sequence[Mapping[str, Any]]) -> Path:
     """All samples of one evaluation as `samples_step_<step>.jsonl`, renamed into place whole."""
-    target = samples_file(folder, step)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    temporary.replace(target)
-    return target
+    return write_text_atomically(
+        samples_file(folder, step), "".join(json.dumps(record) + "\n" for record in records)
+    )
 
 
 def split_samples(results: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict], list[dict]]:

@@ -14,8 +14,6 @@ judge) leaves it empty and fills `decision`.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,19 +21,18 @@ from typing import Any
 
 from rft.eval.scored_samples import CSV_COLUMNS
 from rft.eval.scores_csv import CsvError, read_scores_csv
+from rft.outputs import replaced_atomically
 
 DEV_SET = "dev"
 
 
 def write_scores_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """`rows` (dicts keyed by the CSV columns; missing ones left empty) as a scores CSV, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, newline="") as handle:
+    with replaced_atomically(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({name: "" if row.get(name) is None else row[name] for name in CSV_COLUMNS})
-    os.replace(handle.name, path)
     return path
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,24 +20,9 @@ import torch
 from rft.experts.inputs import EXPERT_TOOLS, check_expert_tool, expert_input
 from rft.experts.model import ExpertArchitecture, ExpertCNN
 from rft.experts.training import predict_probabilities, torch_threads
+from rft.outputs import replaced_atomically, write_json
 
 FORMAT_VERSION = 1
-
-
-def _write_atomically(path: Path, write) -> None:
-    partial = path.with_name(path.name + f".{os.getpid()}.partial")
-    with open(partial, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """`payload` as indented JSON at `path`, replaced atomically."""
-    _write_atomically(
-        Path(path), lambda handle: handle.write((json.dumps(payload, indent=2) + "\n").encode())
-    )
 
 
 @dataclass
@@ -69,7 +52,8 @@ def save_expert(folder: Path, expert: Expert) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{expert.tool}.pt"
-    _write_atomically(weights, lambda handle: torch.save(expert.model.state_dict(), handle))
+    with replaced_atomically(weights, "wb") as handle:
+        torch.save(expert.model.state_dict(), handle)
     write_json(
         folder / f"{expert.tool}.json",
         {

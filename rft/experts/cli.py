@@ -14,13 +14,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rft.experts.bank import Expert, ExpertBank, save_expert, write_json
+from rft.experts.bank import Expert, ExpertBank, save_expert
 from rft.experts.data import ToolPictures, load_benchmark, tool_pictures
 from rft.experts.evaluation import TARGET_ATTACKS, acceptance, expert_report
 from rft.experts.inputs import EXPERT_TOOLS
 from rft.experts.model import ExpertArchitecture
 from rft.experts.training import TrainingSettings, predict_probabilities, torch_threads, train_expert
-from rft.outputs import OutputDirError, claim_output_dir
+from rft.outputs import OutputDirError, claim_output_dir, write_json
 
 DEFAULT_CACHE = Path(".cache/experts/pictures")
 EXPERTS_COMMAND = "rft experts"  # named in the marker of the folders it writes (rft.outputs)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rft.experts.inputs import check_expert_tool, expert_input, random_arguments, tool_picture
+from rft.outputs import replaced_atomically
 
 CACHE_VERSION = 1
 
@@ -147,8 +147,5 @@ def tool_pictures(
 
 
 def _save_atomically(path: Path, pictures: ToolPictures) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + f".{os.getpid()}.partial")
-    with open(partial, "wb") as handle:
+    with replaced_atomically(path, "wb") as handle:
         np.savez(handle, **{name: getattr(pictures, name) for name in ToolPictures.__dataclass_fields__})
-    partial.replace(path)

@@ -38,8 +38,8 @@ from rft.config import (
     save_resolved_config,
     validate_config,
 )
-from rft.jobs.steps import read_json, write_json
-from rft.outputs import claim_output_dir, made_by, write_marker
+from rft.jobs.steps import read_json
+from rft.outputs import claim_output_dir, made_by, write_json, write_marker
 from rft.tools.toolsets import tool_set_label
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from typing import Any
 from rft.config import ExperimentConfig, save_resolved_config
 from rft.errors import RunSetupError
 from rft.jobs import steps
-from rft.jobs.steps import Request, base_model_dir, process_state, protocol_data, seed_everything, write_json
+from rft.jobs.steps import Request, base_model_dir, process_state, protocol_data, seed_everything
+from rft.outputs import write_json
 
 CAPTION_TASKS = ("caption_vanilla", "caption_reasoning")
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
 from rft.errors import RunSetupError
 from rft.jobs import grpo, sft
-from rft.jobs.steps import base_model_dir, protocol_data, seed_everything, write_json
+from rft.jobs.steps import base_model_dir, protocol_data, seed_everything
+from rft.outputs import write_json
 
 if TYPE_CHECKING:
     from rft.data.protocols import ProtocolData

@@ -20,8 +20,8 @@ from rft.jobs.steps import (
     protocol_data,
     seed_everything,
     training_parser,
-    write_json,
 )
+from rft.outputs import write_json
 from rft.rollout.protocols import EpisodeSource
 
 if TYPE_CHECKING:

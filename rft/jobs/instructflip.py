@@ -12,7 +12,8 @@ from typing import Any
 from rft.baselines.instructflip.config import InstructFlipConfig
 from rft.config import ConfigError, ExperimentConfig, save_resolved_config
 from rft.jobs import steps
-from rft.jobs.steps import Request, process_state, protocol_data, seed_everything, training_parser, write_json
+from rft.jobs.steps import Request, process_state, protocol_data, seed_everything, training_parser
+from rft.outputs import write_json
 
 STAGE = "instructflip"
 

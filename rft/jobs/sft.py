@@ -17,8 +17,8 @@ from rft.jobs.steps import (
     process_state,
     seed_everything,
     training_parser,
-    write_json,
 )
+from rft.outputs import write_json
 
 
 @dataclass(frozen=True)

@@ -104,12 +104,5 @@ def base_model_dir(model: ModelConfig | None, image_size: int) -> Path:
     )
 
 
-def write_json(path: Path, value: Any) -> None:
-    """Write through a temporary file and a rename, so that a killed run never leaves half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=2))
-    partial.replace(path)
-
-
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())

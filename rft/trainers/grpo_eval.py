@@ -12,6 +12,7 @@ from transformers import Trainer, TrainerCallback
 
 from rft.eval.sample_records import split_samples, write_samples
 from rft.eval.target import flatten_metrics
+from rft.outputs import write_text_atomically
 
 
 class TargetEvaluation(TrainerCallback):
@@ -47,11 +48,7 @@ class TargetEvaluation(TrainerCallback):
         # logging step into this entry, leaving the step's own entry without them.
         Trainer.log(self.trainer, flatten_metrics(results))
         if self.trainer.accelerator.is_main_process:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            target = self.out_dir / f"eval_step_{step:06d}.json"
-            temporary = target.with_suffix(".json.tmp")
-            temporary.write_text(json.dumps(results, indent=2))
-            temporary.replace(target)
+            write_text_atomically(self.out_dir / f"eval_step_{step:06d}.json", json.dumps(results, indent=2))
             if samples:
                 write_samples(self.out_dir, step, samples)
         return results

@@ -14,11 +14,11 @@ temporary name and renamed, so a reader never sees half a step; a resumed run re
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rft.outputs import write_text_atomically
 from rft.rollout.episode import Episode
 
 
@@ -76,11 +76,9 @@ class RolloutRecorder:
             )
             for i, episode in enumerate(episodes)
         ]
-        target = self.out_dir / f"{step_name(step)}.jsonl"
-        temporary = target.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(line + "\n" for line in lines))
-        os.replace(temporary, target)
-        return target
+        return write_text_atomically(
+            self.out_dir / f"{step_name(step)}.jsonl", "".join(line + "\n" for line in lines)
+        )
 
     def _save_images(self, step: int, index: int, episode: Episode) -> list[str]:
         if not self.save_images:

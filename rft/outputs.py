@@ -7,8 +7,8 @@ output folder). Anything else is refused in one line naming the folder and the f
 was: `--out ..` must never empty the parent folder. Outputs written before markers existed are recognised by
 a command-specific test (`legacy`), e.g. the tiny model's `tiny_model.json`.
 
-A file is written the same way (`replaced_atomically`, `write_text_atomically`): into a temporary file beside
-it whose name is the process's own, then renamed over it, so a reader sees the old file or the new one whole,
+A file is written the same way (`replaced_atomically`, `write_text_atomically`, `write_json`): into a
+temporary file beside it with a name of its own (`<name>.<pid>.<random>.partial`), then renamed over it, so a reader sees the old file or the new one whole,
 and two processes writing the same file (every rank of a launch) never rename each other's file away.
 
 A folder rewritten as a whole is built in a new staging folder beside it and renamed into place, so an
@@ -31,6 +31,7 @@ from typing import IO, Any, TypeVar
 from rft.errors import RftError
 
 MARKER = ".fas-rft.json"
+PARTIAL_SUFFIX = "partial"  # a file being written: `replaced_atomically` renames it into place when whole
 
 T = TypeVar("T")
 Legacy = Callable[[Path], bool]
@@ -54,14 +55,22 @@ def made_by(folder: Path) -> str | None:
 
 @contextmanager
 def replaced_atomically(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
-    """An open file whose content replaces `path` whole when the block ends (its folder is created). If the
-    block raises, the partial file is removed and `path` is left as it was."""
+    """An open file (`mode` "w", UTF-8 unless told otherwise, or "wb") whose content replaces `path` whole,
+    flushed to disk, when the block ends; its folder is created. If the block raises, the partial file is
+    removed and `path` is left as it was."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"replaced_atomically writes a whole file: mode 'w' or 'wb', got {mode!r}")
+    if mode == "w":
+        open_args.setdefault("encoding", "utf-8")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    # The pid and a random part: ranks on several nodes may share a folder and a pid (containers).
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.{PARTIAL_SUFFIX}")
     try:
         with open(partial, mode, **open_args) as handle:
             yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -69,7 +78,7 @@ def replaced_atomically(path: Path, mode: str = "w", **open_args: Any) -> Iterat
 
 def write_text_atomically(path: Path, text: str) -> Path:
     """`text` (UTF-8) as the whole content of `path`, replaced atomically."""
-    with replaced_atomically(path, encoding="utf-8") as handle:
+    with replaced_atomically(path) as handle:
         handle.write(text)
     return Path(path)
 

@@ -154,8 +154,9 @@ def test_resolved_config_round_trips(tmp_path):
     assert load_config(saved) == config
 
 
-def _save_repeatedly(config_path: str, run_dir: str, times: int) -> None:
+def _save_repeatedly(config_path: str, run_dir: str, times: int, start) -> None:
     config = load_config(config_path)
+    start.wait(timeout=60)  # all writers loop together, whatever their import times
     for _ in range(times):
         save_resolved_config(config, Path(run_dir))
 
@@ -167,12 +168,15 @@ def test_concurrent_processes_saving_the_resolved_config_do_not_collide(tmp_path
 
     config_path = write(tmp_path, VALID)
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_save_repeatedly, args=(str(config_path), str(tmp_path / "run"), 300))
+    start = context.Barrier(3)
+    writers = [context.Process(target=_save_repeatedly, args=(str(config_path), str(tmp_path / "run"), 300, start))
                for _ in range(3)]  # fmt: skip
     for writer in writers:
         writer.start()
     for writer in writers:
         writer.join(timeout=120)
+        if writer.is_alive():
+            writer.terminate()
     assert [writer.exitcode for writer in writers] == [0, 0, 0]
     assert load_config(tmp_path / "run" / "config.yaml") == load_config(config_path)
     assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["config.yaml"]

@@ -39,7 +39,7 @@ from rft.config import (
     validate_config,
 )
 from rft.jobs.steps import read_json
-from rft.outputs import claim_output_dir, made_by, write_json, write_marker
+from rft.outputs import claim_output_dir, made_by, write_json, write_marker, write_text_atomically
 from rft.tools.toolsets import tool_set_label
 
 if TYPE_CHECKING:
@@ -331,7 +331,7 @@ def write_table(config: ExperimentConfig, results: dict[str, dict[int, dict]]) -
         f"# Ablations of {config.run.name}\n\nTarget domains (`*_in_domain`: the source domain's own test split), "
         f"mean ± std over seeds {seeds}.\n\n"
     )
-    (config.run_dir / "ablation.md").write_text(text + "\n".join(lines) + "\n")
+    write_text_atomically(config.run_dir / "ablation.md", text + "\n".join(lines) + "\n")
     plot(config, results, config.run_dir / "ablation.png")
 
 

@@ -3,7 +3,6 @@ on the protocol's target domains (rft.eval.target), logged to the tracker and ke
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from transformers import Trainer, TrainerCallback
 
 from rft.eval.sample_records import split_samples, write_samples
 from rft.eval.target import flatten_metrics
-from rft.outputs import write_text_atomically
+from rft.outputs import write_json
 
 
 class TargetEvaluation(TrainerCallback):
@@ -48,7 +47,7 @@ class TargetEvaluation(TrainerCallback):
         # logging step into this entry, leaving the step's own entry without them.
         Trainer.log(self.trainer, flatten_metrics(results))
         if self.trainer.accelerator.is_main_process:
-            write_text_atomically(self.out_dir / f"eval_step_{step:06d}.json", json.dumps(results, indent=2))
+            write_json(self.out_dir / f"eval_step_{step:06d}.json", results)
             if samples:
                 write_samples(self.out_dir, step, samples)
         return results

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rft.outputs import write_text_atomically
+from rft.outputs import replaced_atomically, write_text_atomically
 from rft.rollout.episode import Episode
 
 
@@ -88,7 +88,8 @@ class RolloutRecorder:
         names = []
         for k, image in enumerate(episode.images):
             name = f"e{index:03d}_{k}.png"
-            image.save(folder / name)
+            with replaced_atomically(folder / name, "wb") as handle:
+                image.save(handle, format="PNG")
             names.append(f"images/{step_name(step)}/{name}")
         return names
 

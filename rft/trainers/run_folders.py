@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rft.errors import ResumeError, RunSetupError
-from rft.outputs import MARKER, made_by, write_marker
+from rft.outputs import MARKER, PARTIAL_SUFFIX, made_by, write_marker
 from rft.trainers.checkpoints import latest_checkpoint
 
 STAGE_COMMAND = "training run"  # named in the marker of a stage folder
@@ -35,12 +35,16 @@ def resume_checkpoint(resume: str | None, checkpoints_dir: Path) -> str | None:
 
 
 def earlier_run_outputs(out_dir: Path) -> list[str]:
-    """What an earlier run left in a stage's folder (checkpoints, events, records, model), its config and
-    marker aside."""
+    """What an earlier run left in a stage's folder (checkpoints, events, records, model), its config, marker
+    and files being written (another rank's marker or config) aside."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return []
-    return sorted(path.name for path in out_dir.iterdir() if path.name not in ("config.yaml", MARKER))
+    return sorted(
+        path.name
+        for path in out_dir.iterdir()
+        if path.name not in ("config.yaml", MARKER) and not path.name.endswith(PARTIAL_SUFFIX)
+    )
 
 
 def check_fresh_start(out_dir: Path, *, resume: str | None, overwrite: bool) -> bool:

@@ -31,6 +31,7 @@ from rft.eval.report import compute_report
 from rft.eval.score_files import DEV_SET, write_scores_csv
 from rft.eval.target import report_rows, subsample
 from rft.models.conversation import ConversationTokenizer
+from rft.outputs import write_text_atomically
 from rft.prompts.episodes import IMAGE_PART
 from rft.prompts.episodes import text_part as stored_text_part
 
@@ -110,7 +111,7 @@ def evaluate_sets(
         predictor.model.train(was_training)
     result = reports(head_rows, explained)
     if records:
-        (out_dir / "explanations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_text_atomically(out_dir / "explanations.jsonl", "".join(json.dumps(r) + "\n" for r in records))
         result["explanation_undecided_fraction"] = sum(r["judged"] is None for r in records) / len(records)
     return result
 

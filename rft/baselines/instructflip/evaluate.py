@@ -5,7 +5,6 @@ the scores CSV `rft metrics` reads (docs/METRICS.md), so any later comparison re
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 from rft.baselines.instructflip.data import pixel_values
 from rft.baselines.instructflip.model import InstructFlip
 from rft.eval.report import compute_report
-from rft.eval.scored_samples import CSV_COLUMNS
+from rft.eval.score_files import write_scores_csv
 from rft.eval.target import report_rows, subsample, with_scores
 
 ANSWER = "classifier"  # the report's key, beside the VLM runs' "fast" / "final"
@@ -68,12 +67,3 @@ def evaluate_targets(
         write_scores_csv(out / "scores" / f"{name}.csv", rows)
         results[name] = {"n_samples": len(rows), ANSWER: compute_report(rows)}
     return results
-
-
-def write_scores_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path

@@ -19,6 +19,7 @@ from rft.baselines.instructflip.config import InstructFlipConfig
 from rft.baselines.instructflip.data import epoch_batches, to_device
 from rft.baselines.instructflip.losses import total_loss
 from rft.baselines.instructflip.model import InstructFlip
+from rft.outputs import write_json
 
 STATE_FILE = "trainer_state.json"  # the name rft.trainers.run_folders.resume_checkpoint looks for
 
@@ -119,7 +120,7 @@ def train(
                     )
                 if state.step >= steps:
                     break
-    (out / "train_log.json").write_text(json.dumps(state.log_history, indent=2))
+    write_json(out / "train_log.json", state.log_history)
     return state
 
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from rft.data.face import Box, FaceCrop, FaceSettings, FallbackMode, NoFaceError, crop_face
 from rft.data.schema import Sample, SpoofType, load_dataset_dir, samples_to_dataset
 from rft.errors import RftError
-from rft.outputs import check_output_dir, replace_output_dir
+from rft.outputs import check_output_dir, replace_output_dir, write_text_atomically
 
 VIDEO_EXTENSIONS = frozenset({".avi", ".mov", ".mp4", ".m4v", ".mkv", ".wmv", ".mpg", ".mpeg"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -462,8 +462,7 @@ def summarize(
 
 def write_summary(summary: ImportSummary, out: Path) -> None:
     """Next to the dataset, so that it travels with it; printed too."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2))
+    write_text_atomically(out / SUMMARY_FILE, summary.model_dump_json(indent=2))
     print(summary.describe())
 
 

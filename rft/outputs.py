@@ -8,8 +8,9 @@ was: `--out ..` must never empty the parent folder. Outputs written before marke
 a command-specific test (`legacy`), e.g. the tiny model's `tiny_model.json`.
 
 A file is written the same way (`replaced_atomically`, `write_text_atomically`, `write_json`): into a
-temporary file beside it with a name of its own (`<name>.<pid>.<random>.partial`), then renamed over it, so a reader sees the old file or the new one whole,
-and two processes writing the same file (every rank of a launch) never rename each other's file away.
+temporary file beside it with a name of its own (`<name>.<pid>.<random>.partial`), then renamed over it, so
+a reader sees the old file or the new one whole, and two processes writing the same file (every rank of a
+launch) never rename each other's file away.
 
 A folder rewritten as a whole is built in a new staging folder beside it and renamed into place, so an
 interrupted command leaves the previous output, or nothing, never half of one. A staging folder always has a
@@ -54,10 +55,13 @@ def made_by(folder: Path) -> str | None:
 
 
 @contextmanager
-def replaced_atomically(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
-    """An open file (`mode` "w", UTF-8 unless told otherwise, or "wb") whose content replaces `path` whole,
-    flushed to disk, when the block ends; its folder is created. If the block raises, the partial file is
-    removed and `path` is left as it was."""
+def replaced_atomically(
+    path: Path, mode: str = "w", *, durable: bool = False, **open_args: Any
+) -> Iterator[IO[Any]]:
+    """An open file (`mode` "w", UTF-8 unless told otherwise, or "wb") whose content replaces `path` whole
+    when the block ends; its folder is created. If the block raises, the partial file is removed and `path`
+    is left as it was. `durable` also syncs it to disk before the rename (a file that must survive a power
+    loss, such as a trained expert; not for the per-step records and images of a training run)."""
     if mode not in ("w", "wb"):
         raise ValueError(f"replaced_atomically writes a whole file: mode 'w' or 'wb', got {mode!r}")
     if mode == "w":
@@ -69,23 +73,24 @@ def replaced_atomically(path: Path, mode: str = "w", **open_args: Any) -> Iterat
     try:
         with open(partial, mode, **open_args) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def write_text_atomically(path: Path, text: str) -> Path:
+def write_text_atomically(path: Path, text: str, *, durable: bool = False) -> Path:
     """`text` (UTF-8) as the whole content of `path`, replaced atomically."""
-    with replaced_atomically(path) as handle:
+    with replaced_atomically(path, durable=durable) as handle:
         handle.write(text)
     return Path(path)
 
 
-def write_json(path: Path, value: Any) -> Path:
+def write_json(path: Path, value: Any, *, durable: bool = False) -> Path:
     """`value` as indented JSON at `path`, replaced atomically."""
-    return write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+    return write_text_atomically(path, json.dumps(value, indent=2) + "\n", durable=durable)
 
 
 def write_marker(folder: Path, command: str) -> None:

@@ -1,7 +1,7 @@
 """Reading a server's Prometheus /metrics text in tests, through prometheus_client's own parser.
 
-One place for it (fetching and parsing): the rollout server, the reward service and the distributed GRPO tests all read counters
-and gauges by name and labels. Importable from every test folder: tests/conftest.py puts `tests/` on sys.path.
+One place for it (fetching and parsing): the rollout server, the reward service and the distributed GRPO
+tests all read counters and gauges by name and labels. Importable from every test folder: tests/conftest.py puts `tests/` on sys.path.
 """
 
 from __future__ import annotations

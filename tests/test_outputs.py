@@ -116,3 +116,12 @@ def test_a_failed_file_write_leaves_the_old_file_and_no_partial(tmp_path):
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_only_a_durable_write_syncs_to_disk(tmp_path, monkeypatch, durable):
+    """The per-step records and images of a run skip the fsync; a trained expert's files pay for it."""
+    synced = []
+    monkeypatch.setattr("rft.outputs.os.fsync", synced.append)
+    write_json(tmp_path / "a.json", [1], durable=durable)
+    assert bool(synced) == durable and (tmp_path / "a.json").read_text() == "[\n  1\n]\n"

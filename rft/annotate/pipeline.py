@@ -247,7 +247,7 @@ class Runner:
             "new_records": self.new_records,
             "seconds": round(seconds, 1),
         }
-        write_json(out / "summary.json", summary)
+        write_json(out / "summary.json", summary, durable=True)
         return RunResult(
             summary=summary,
             requests=getattr(self.teacher, "requests", 0),

@@ -52,7 +52,7 @@ def save_expert(folder: Path, expert: Expert) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{expert.tool}.pt"
-    with replaced_atomically(weights, "wb") as handle:
+    with replaced_atomically(weights, "wb", durable=True) as handle:
         torch.save(expert.model.state_dict(), handle)
     write_json(
         folder / f"{expert.tool}.json",
@@ -62,6 +62,7 @@ def save_expert(folder: Path, expert: Expert) -> Path:
             "architecture": expert.architecture.model_dump(mode="json"),
             "record": expert.record,
         },
+        durable=True,
     )
     return weights
 

@@ -193,7 +193,7 @@ def _full_report(args, split: str, reports: dict, path: Path) -> dict:
         "acceptance": acceptance(reports),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, report)
+    write_json(path, report, durable=True)
     report["path"] = str(path)
     return report
 

@@ -24,8 +24,9 @@ docs/TRAINING.md). Every private TRL name it uses goes through that adapter. The
    model's tokens);
 4. scores the episodes (reward service, or TRL's reward-function path), gathers the scores and computes
    group-relative advantages exactly as TRL does (rft.trainers.grpo_math);
-5. recomputes the policy's logprobs of the sampled tokens (pi_theta_old) with TRL's own forward, for the
-   sampler/trainer importance correction and the logged KL; and the reference logprobs when beta != 0;
+5. recomputes the policy's logprobs of the sampled tokens on the sampler's terms (top_p's kept mass), for
+   the sampler/trainer importance correction and the logged sampler KL; pi_theta_old with TRL's own forward
+   when the generation batch spans optimizer steps; and the reference logprobs when beta != 0;
 6. logs every reward component, tool use per tool, turns per episode, lengths, the sampler KL and times.
 
 Everything after that is TRL's: batch buffering and shuffling, `_compute_loss` (ratio, clipping, the loss
@@ -38,7 +39,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -85,6 +86,7 @@ from rft.trainers.trl_adapter import (
     nanstd,
     pad_token_id,
     per_token_logps,
+    per_token_logps_and_term,
     use_adapter,
 )
 
@@ -287,54 +289,62 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         device = self.accelerator.device
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
-    def _policy_logps(
-        self,
-        model: torch.nn.Module,
-        batch: dict[str, Any],
-        *,
-        batch_size: int | None = None,
-        from_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+    def _policy_logps(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         """Per-token logprobs of the completion under `model`, by TRL's batched forward (fused LM head,
-        temperature, per-sample image slicing); `from_logits` as in `per_token_logps`."""
+        temperature, per-sample image slicing)."""
         return per_token_logps(
             self,
             model,
+            *self._forward_args(batch),
+            **self._forward_kwargs(batch, self.args.per_device_train_batch_size),
+        )
+
+    def _forward_args(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return (
             torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
             torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
             batch["completion_ids"].size(1),
-            batch_size=batch_size or self.args.per_device_train_batch_size,
-            num_images=batch["num_images"],
-            num_tiles=batch.get("num_tiles"),
-            from_logits=from_logits,
-            **{key: batch[key] for key in FORWARD_KEYS if key in batch},
         )
 
-    def _as_sampled(self, logps: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
-        """`logps` on the sampler's terms. With top_p < 1 vLLM reports each token's logprob renormalised over
-        the tokens its nucleus kept (`processed_logprobs`), so the trainer's full-vocabulary logprob is lowered
-        by the same kept mass, from its own logits; the importance weights then measure the two engines'
-        drift, not the truncation (which alone made them about 0.1 for a 100-token episode at top_p 0.9).
-        The extra forward runs one episode at a time: it holds a (tokens x vocabulary) logits tensor."""
+    def _forward_kwargs(self, batch: dict[str, Any], batch_size: int) -> dict[str, Any]:
+        return {
+            "batch_size": batch_size,
+            "num_images": batch["num_images"],
+            "num_tiles": batch.get("num_tiles"),
+            **{key: batch[key] for key in FORWARD_KEYS if key in batch},
+        }
+
+    def _sampler_terms_logps(self, batch: dict[str, Any], old: torch.Tensor | None) -> torch.Tensor:
+        """pi_theta_old's logprobs on the sampler's terms. With top_p < 1 vLLM reports each token's logprob
+        renormalised over the tokens its nucleus kept (`processed_logprobs`), so the trainer's full-vocabulary
+        logprob is lowered by the same kept mass, from its own logits; the importance weights then measure the
+        two engines' drift, not the truncation (which alone made them about 0.1 for a 100-token episode at
+        top_p 0.9). Logprobs and kept mass come from one plain forward, one episode at a time (it holds a
+        tokens x vocabulary logits tensor); on the CPU that costs less than the fused head's batched pass,
+        which scores the prompt's positions too."""
         if self.top_p >= 1:
-            return logps
+            return old if old is not None else self._policy_logps(self.model, batch)
         kept = partial(nucleus_log_mass, top_p=self.top_p)
-        return logps - self._policy_logps(self.model, batch, from_logits=kept, batch_size=1)
+        logps, log_kept = per_token_logps_and_term(
+            self, self.model, kept, *self._forward_args(batch), **self._forward_kwargs(batch, 1)
+        )
+        return logps - log_kept
 
     def _add_policy_logps(self, batch: dict[str, Any], loss_mask: torch.Tensor, mode: str) -> None:
-        """pi_theta_old's logprobs (TRL recomputes them whenever its own vLLM sampled, or the generation
-        batch spans optimizer steps), the sampler importance weights folded into the advantages, and the
-        reference logprobs for beta != 0."""
+        """pi_theta_old's logprobs where the generation batch spans optimizer steps (otherwise TRL's loss
+        takes its own forward's, detached: the same policy, and a ratio of exactly 1), the sampler importance
+        weights folded into the advantages, and the reference logprobs for beta != 0."""
         generate_every = self.args.steps_per_generation * self.num_iterations
         needs_old = self.args.gradient_accumulation_steps % generate_every != 0
         with (
             torch.no_grad(),
             disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
         ):
-            if needs_old or self.vllm_importance_sampling_correction:
-                old = self._policy_logps(self.model, batch)
+            old = self._policy_logps(self.model, batch) if needs_old else None
+            if old is not None:
                 batch["old_per_token_logps"] = old
-                as_sampled = self._as_sampled(old, batch)
+            if needs_old or self.vllm_importance_sampling_correction:
+                as_sampled = self._sampler_terms_logps(batch, old)
                 self._log_sampler_gap(mode, as_sampled, batch["sampling_per_token_logps"], loss_mask)
                 if self.vllm_importance_sampling_correction:
                     weights = sampler_importance_weights(

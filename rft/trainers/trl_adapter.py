@@ -100,7 +100,8 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         CALLED,
         "pi_theta_old's and the reference's logprobs of the episode batch by TRL's own forward (per-sample "
         "image slicing, temperature, fused LM head), so they match the logprobs its loss computes; with top_p < 1 "
-        "also the kept mass, through a stand-in model (`_LogitsView`) called as TRL calls the policy",
+        "pi_theta_old's and the kept mass from one plain forward, through a stand-in model (`_LogitsView`) called "
+        "as TRL calls the policy",
         parameters=(
             "model",
             "input_ids",
@@ -266,7 +267,7 @@ GENERATION_BATCH_KEYS: dict[str, str] = {
     "sampling_per_token_logps": "the sampler's logprobs of the completion (TRL's key for vLLM's)",
     "advantages": "A_i of Eq. 9, (B,), or (B, T) with the sampler importance weights folded in",
     "num_items_in_batch": "model tokens of the whole generation batch, all processes",
-    "old_per_token_logps": "pi_theta_old, when TRL would compute it or the importance correction is on",
+    "old_per_token_logps": "pi_theta_old, when the generation batch spans optimizer steps",
     "ref_per_token_logps": "the reference's logprobs, when beta != 0",
     "pixel_values": "every image of every episode, in sample order",
     "image_grid_thw": "Qwen2.5-VL: patches per image",
@@ -334,17 +335,13 @@ def per_token_logps(
     batch_size: int,
     num_images: list[int] | None,
     num_tiles: list[int] | None,
-    from_logits: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **image_inputs: torch.Tensor,
 ) -> torch.Tensor:
-    """(B, logits_to_keep) logprobs of the last `logits_to_keep` tokens under `model`, by TRL's forward;
-    `image_inputs` are keys of GENERATION_BATCH_KEYS that the forward takes (pixel_values, ...).
-
-    With `from_logits`, the value is instead `from_logits` of the logits (divided by the temperature) that
-    predict each of those tokens: the same batching and per-sample image slicing, through the model's plain
-    forward in place of the fused LM head, which never materialises logits."""
+    """(B, logits_to_keep) logprobs of the last `logits_to_keep` tokens under `model`, by TRL's forward with
+    its fused LM head; `image_inputs` are keys of GENERATION_BATCH_KEYS that the forward takes (pixel_values,
+    ...)."""
     logps, _, _ = trainer._get_per_token_logps_and_entropies(
-        model=model if from_logits is None else _LogitsView(model, trainer.temperature, from_logits),
+        model=model,
         input_ids=input_ids,
         attention_mask=attention_mask,
         logits_to_keep=logits_to_keep,
@@ -356,26 +353,61 @@ def per_token_logps(
     return logps
 
 
+def per_token_logps_and_term(
+    trainer: GRPOTrainer,
+    model: torch.nn.Module,
+    term: Callable[[torch.Tensor], torch.Tensor],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    logits_to_keep: int,
+    *,
+    batch_size: int,
+    num_images: list[int] | None,
+    num_tiles: list[int] | None,
+    **image_inputs: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per_token_logps`, and `term` of the logits (divided by the temperature) that predict each of those
+    tokens, both from one forward: the same batching and per-sample image slicing, through the model's plain
+    forward in place of the fused LM head, which never materialises logits."""
+    values = per_token_logps(
+        trainer,
+        _LogitsView(model, trainer.temperature, term),
+        input_ids,
+        attention_mask,
+        logits_to_keep,
+        batch_size=batch_size,
+        num_images=num_images,
+        num_tiles=num_tiles,
+        **image_inputs,
+    )
+    return values[..., 0], values[..., 1]
+
+
 class _LogitsView:
     """Stands in for the policy in TRL's `_get_per_token_logps_and_entropies`, which calls
     `model(**inputs, labels=labels, fused_lm_head=True)` and keeps `.log_probs[:, -logits_to_keep:]`, laid out
     like the fused head's (B, L - 1): column j - 1 scores token j, a token being scored where its label is not
-    -100. The plain forward computes logits only from the first scored token on (`logits_to_keep`)."""
+    -100. Its `log_probs` are (B, L - 1, 2): the token's logprob and `term` of the logits. The plain forward
+    computes logits only from the first scored token on (`logits_to_keep`)."""
 
     def __init__(
-        self, model: torch.nn.Module, temperature: float, from_logits: Callable[[torch.Tensor], torch.Tensor]
+        self, model: torch.nn.Module, temperature: float, term: Callable[[torch.Tensor], torch.Tensor]
     ) -> None:
         self.model = model
         self.temperature = temperature
-        self.from_logits = from_logits
+        self.term = term
 
     def __call__(self, *, labels: torch.Tensor, fused_lm_head: bool, **inputs: Any) -> SimpleNamespace:
-        values = torch.zeros(labels.shape[0], labels.shape[1] - 1, device=labels.device)
+        values = torch.zeros(labels.shape[0], labels.shape[1] - 1, 2, device=labels.device)
         scored = (labels != -100).any(dim=0).nonzero()
         if scored.numel():
             keep = labels.shape[1] - int(scored[0])
             logits = self.model(**inputs, logits_to_keep=keep + 1, use_cache=False).logits[:, :-1]
-            values[:, -keep:] = self.from_logits(logits.float() / self.temperature)
+            logits = logits.float() / self.temperature
+            targets = labels[:, -keep:]
+            logps = logits.log_softmax(dim=-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+            values[:, -keep:, 0] = logps.masked_fill(targets == -100, 0.0)
+            values[:, -keep:, 1] = self.term(logits)
         return SimpleNamespace(log_probs=values)
 
 

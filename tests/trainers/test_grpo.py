@@ -15,6 +15,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +50,7 @@ from rft.trainers.grpo_rewards import RewardMismatchError, check_totals
 from rft.trainers.grpo_settings import UnsupportedSetting
 from rft.trainers.grpo_setup import balanced_examples
 from rft.trainers.grpo_weights import full_weights
-from rft.trainers.trl_adapter import metrics
+from rft.trainers.trl_adapter import metrics, per_token_logps_and_term
 
 ROLLOUT_TESTS = Path(__file__).resolve().parents[1] / "rollout_server"
 sys.path.insert(0, str(ROLLOUT_TESTS))
@@ -512,18 +513,23 @@ def test_unsupported_settings_are_refused(qwen_dir: Path, tmp_path: Path) -> Non
         scripted_trainer(qwen_dir, tmp_path, top_k=5)
 
 
+def three_episodes(source: ScriptedEpisodes) -> list[Episode]:
+    """One tool call, three tool calls, and paper 001's single turn: paper 001's prompt is shorter than
+    paper 003's, so a batch of them is left-padded."""
+    return [
+        source.episode(face(1), ONE_TOOL),
+        source.episode(face(2), THREE_TOOLS),
+        source.single_turn(face(3), "<thinking>moire</thinking><answer>fake</answer>"),
+    ]
+
+
 def test_forward_pass_sees_every_image(qwen_dir: Path, tmp_path: Path) -> None:
     """The trainer's batched forward (TRL's, left-padded, images sliced per sample) gives each episode's
     logprobs as a single unpadded pass with all its images does; with a tool image swapped for another, the
     tokens after it get other logprobs, so the images really reach the model."""
     trainer = scripted_trainer(qwen_dir, tmp_path, num_generations=3, per_device_train_batch_size=3)
     source = trainer.episode_source
-    # Paper 001's prompt is shorter than paper 003's, so the batch is left-padded.
-    episodes = [
-        source.episode(face(1), ONE_TOOL),
-        source.episode(face(2), THREE_TOOLS),
-        source.single_turn(face(3), "<thinking>moire</thinking><answer>fake</answer>"),
-    ]
+    episodes = three_episodes(source)
     batch = trainer._episode_batch(episodes)
     assert len(set(batch["prompt_mask"].sum(dim=1).tolist())) > 1
     with torch.no_grad():
@@ -538,6 +544,29 @@ def test_forward_pass_sees_every_image(qwen_dir: Path, tmp_path: Path) -> None:
         other = episode_logprobs(trainer.model, source.tokenizer, episode.token_ids, swapped)
     model_tokens = torch.tensor(episode.mask).bool()
     assert (other[model_tokens] - torch.tensor(episode.logprobs)[model_tokens]).abs().max() > 1e-3
+
+
+def test_sampler_terms_logprobs_at_top_p_come_from_one_plain_forward(qwen_dir: Path, tmp_path: Path) -> None:
+    """With top_p < 1 the logprobs and the nucleus's kept mass come from one plain forward, one episode at a
+    time: its logprobs are the fused head's (batched, at the trainer's temperature) on every completion token,
+    and the sampler's-terms logprobs are those raised by the mass the nucleus dropped, wherever it dropped any."""
+    trainer = scripted_trainer(
+        qwen_dir, tmp_path, num_generations=3, per_device_train_batch_size=3, temperature=0.7, top_p=0.6
+    )
+    episodes = three_episodes(trainer.episode_source)
+    batch = trainer._episode_batch(episodes)
+    kept = partial(nucleus_log_mass, top_p=0.6)
+    with torch.no_grad():
+        fused = trainer._policy_logps(trainer.model, batch)
+        plain, log_kept = per_token_logps_and_term(
+            trainer, trainer.model, kept, *trainer._forward_args(batch), **trainer._forward_kwargs(batch, 1)
+        )
+        as_sampled = trainer._sampler_terms_logps(batch, old=None)
+    scored = batch["completion_mask"].bool()
+    torch.testing.assert_close(plain[scored], fused[scored], atol=1e-4, rtol=0)
+    torch.testing.assert_close(as_sampled[scored], (plain - log_kept)[scored])
+    assert log_kept[scored].max() <= 0
+    assert log_kept[scored].min() < -0.01
 
 
 @pytest.mark.parametrize("arch", ["qwen2_5_vl", "internvl3"])
@@ -584,7 +613,9 @@ def test_kl_to_the_reference_when_beta_is_set(qwen_dir: Path, tmp_path: Path) ->
     batch = trainer.generate_and_score([{"image": face(1), "label": "spoof"}] * 2)
     trained = (batch["completion_mask"] * batch["tool_mask"]).bool()
     # Before any update the reference is the policy.
-    torch.testing.assert_close(batch["ref_per_token_logps"][trained], batch["old_per_token_logps"][trained])
+    with torch.no_grad():
+        policy = trainer._policy_logps(trainer.model, batch)
+    torch.testing.assert_close(batch["ref_per_token_logps"][trained], policy[trained])
     trainer.current_gradient_accumulation_steps = 1
     trainer.compute_loss(trainer.model, batch).backward()
     assert metrics(trainer, "train")["kl"] == [pytest.approx(0.0, abs=1e-6)]

@@ -7,7 +7,9 @@ its size."""
 from __future__ import annotations
 
 import reprlib
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -46,11 +48,43 @@ def short_text(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by a SIGTERM while `run_command` runs. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way swallows it."""
+
+
+# 128 + the signal's number: the exit status a shell reports for a process killed by SIGTERM.
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+
+
 def run_command(command: Callable[[], int], prog: str | None = None) -> int:
     """Run a command-line entry point: its exit code, or 2 with `[prog: ]error: <message>` on stderr (one
-    line, no traceback) when it raises an `RftError`."""
+    line, no traceback) when it raises an `RftError`.
+
+    A SIGTERM (`kill`, a scheduler stopping a job) ends the command as Ctrl-C does, by an exception, so its
+    `finally` blocks run: an in-process vLLM engine is shut down rather than left behind as idle processes
+    holding its memory, a file being written is removed rather than left half-written. Exit code 143."""
+    previous = _raise_on_sigterm()
     try:
         return command()
     except RftError as error:
         print(f"{prog}: error: {error}" if prog else f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"{prog}: stopped by SIGTERM" if prog else "stopped by SIGTERM", file=sys.stderr)
+        return TERMINATED_EXIT_CODE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_on_sigterm() -> Any:
+    """Install the SIGTERM handler that raises `Terminated`; the handler it replaced, or None where signals
+    cannot be handled (outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, terminate)

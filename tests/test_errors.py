@@ -1,7 +1,11 @@
 """One error base for everything a user can get wrong, said in one line by `run_command`; bad values shown
 at a bounded size, without building their full repr."""
 
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +14,15 @@ from rft.annotate.teacher import TeacherFatal
 from rft.cli import main as rft_main
 from rft.config import ConfigError
 from rft.data.importers.common import DatasetImportError
-from rft.errors import ResumeError, RftError, RunSetupError, run_command, short_repr, short_text
+from rft.errors import (
+    TERMINATED_EXIT_CODE,
+    ResumeError,
+    RftError,
+    RunSetupError,
+    run_command,
+    short_repr,
+    short_text,
+)
 from rft.eval.scored_samples import InputError
 from rft.eval.scores_csv import CsvError
 from rft.trainers.grpo import UnsupportedSetting
@@ -85,3 +97,51 @@ def test_a_huge_shared_structure_is_shown_short_and_fast():
     started = time.perf_counter()
     shown = short_repr(value)
     assert time.perf_counter() - started < 0.1 and len(shown) <= 201
+
+
+STOPPED_COMMAND = """\
+import sys, time
+from pathlib import Path
+from rft.errors import run_command
+
+def command():
+    try:
+        try:
+            print("ready", flush=True)
+            time.sleep(120)
+        except Exception:  # a broad handler on the way must not swallow the stop
+            return 0
+    finally:
+        Path(sys.argv[1]).write_text("closed")
+    return 0
+
+sys.exit(run_command(command, prog="probe"))
+"""
+
+
+def test_a_sigterm_stops_a_command_through_its_finally_blocks(tmp_path):
+    """`kill` or a scheduler's stop runs the command's clean-up (an in-process vLLM engine's shutdown sits in
+    one), says so in one line and exits 143, as a shell reports a SIGTERM."""
+    marker = tmp_path / "closed"
+    process = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_COMMAND, str(marker)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == TERMINATED_EXIT_CODE == 143
+    assert marker.read_text() == "closed"
+    assert stderr == "probe: stopped by SIGTERM\n"
+
+
+def test_the_sigterm_handler_is_put_back_after_the_command():
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_command(lambda: 0) == 0
+    assert signal.getsignal(signal.SIGTERM) is before

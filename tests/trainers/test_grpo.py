@@ -59,6 +59,7 @@ from protocol_model import CALL, FAST, ONE_TOOL, THREE_TOOLS, protocol_image, tr
 from scripted_policy import scripted_episode  # noqa: E402
 
 IMAGE_SIDE = 56
+KL_STEPS = 6
 WRONG_ANSWER = [(FAST, None), (CALL, "FFTTool"), ("<think>smooth skin</think><answer><Real></answer>", None)]
 TRAJECTORIES = [ONE_TOOL, THREE_TOOLS, WRONG_ANSWER]
 
@@ -619,6 +620,55 @@ def test_kl_to_the_reference_when_beta_is_set(qwen_dir: Path, tmp_path: Path) ->
     trainer.current_gradient_accumulation_steps = 1
     trainer.compute_loss(trainer.model, batch).backward()
     assert metrics(trainer, "train")["kl"] == [pytest.approx(0.0, abs=1e-6)]
+
+
+class OneTrajectory(ScriptedEpisodes):
+    """Every episode the same trajectory: equal rewards, so every advantage is 0."""
+
+    def episodes(self, images, *, n, sampling=None):
+        return [[self.episode(image, ONE_TOOL) for _ in range(n)] for image in images], len(self.pushes)
+
+
+def test_the_kl_term_pulls_the_policy_back_to_the_reference(qwen_dir: Path, tmp_path: Path) -> None:
+    """With beta > 0 and nothing to reward (every advantage 0) the only gradient is the KL term's: a policy
+    moved away from the reference (the model on disk, which TRL loads) comes back towards it, measured on the
+    episode's model tokens by the reference loaded separately: 0.160 -> 0.072 in 6 steps (2026-12-07).
+    Checked by breaking it once: with the reference logprobs taken from the policy itself the policy does not
+    move (0.160 -> 0.160), with them mirrored about the policy's (the KL's sign flipped) it runs away
+    (0.160 -> 1.682)."""
+    model, processor = load_policy(qwen_dir)
+    reference, _ = load_policy(qwen_dir)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01 * torch.randn(parameter.shape, generator=generator))
+    source = OneTrajectory(model, ConversationTokenizer(processor, detect_arch(qwen_dir)))
+    trainer = EpisodeGRPOTrainer(
+        model,
+        args=arguments(tmp_path, beta=1.0, max_steps=KL_STEPS, learning_rate=1e-3),
+        train_dataset=Dataset.from_dict({"image": [face(1)], "label": ["spoof"]}),
+        processing_class=processor,
+        episode_source=source,
+        method="dt_grpo",
+        reward_scorer=InProcessRewards(),
+    )
+    episode = source.episode(face(1), ONE_TOOL)
+    model_tokens = torch.tensor(episode.mask).bool()
+
+    def distance() -> float:
+        with torch.no_grad():
+            policy = episode_logprobs(model, source.tokenizer, episode.token_ids, episode.images)
+            anchor = episode_logprobs(reference, source.tokenizer, episode.token_ids, episode.images)
+        return float((policy - anchor)[model_tokens].abs().mean())
+
+    before = distance()
+    trainer.train()
+    after = distance()
+    steps = [entry for entry in trainer.state.log_history if "kl" in entry]
+    assert len(steps) == KL_STEPS
+    assert all(entry["reward_std"] == 0 for entry in steps)  # nothing but the KL term trained
+    assert before > 0.05
+    assert after < 0.6 * before, f"mean |log pi - log pi_ref| {before:.4f} -> {after:.4f}"
 
 
 def test_a_target_evaluation_mid_run_leaves_the_steps_timing_and_metrics_alone(

@@ -95,7 +95,7 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start(await asyncio.to_thread(build_engine))
         yield
-        service.stop()
+        await service.stop()
 
     return lifespan
 

@@ -110,6 +110,7 @@ class InProcessRollouts:
         return self.weights_version
 
     def close(self) -> None:
+        self._run(self.sampler.stop_output_handler())
         self.sampler.shutdown()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)

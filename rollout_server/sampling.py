@@ -9,6 +9,7 @@ importance ratio needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Sequence
@@ -220,6 +221,17 @@ class VLLMSampler:
         await self.engine.reset_prefix_cache()
         await self.engine.reset_encoder_cache()
         return int(counts[0])
+
+    async def stop_output_handler(self) -> None:
+        """Cancel vLLM's output handler task (on this loop) and wait for it to end. AsyncLLM.shutdown cancels
+        it only after the engine core has gone, so the handler first reads the core's exit as a failure and
+        logs an EngineDeadError traceback at the end of a run that went well."""
+        handler = getattr(self.engine, "output_handler", None)
+        if handler is None or handler.done():
+            return
+        handler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await handler
 
     def shutdown(self) -> None:
         self.engine.shutdown()

@@ -75,8 +75,9 @@ class RolloutService:
     def start(self, engine: Engine) -> None:
         self._engine = engine
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._engine is not None:
+            await self._engine.sampler.stop_output_handler()
             self._engine.sampler.shutdown()
 
     @contextmanager

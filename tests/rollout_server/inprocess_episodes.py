@@ -27,5 +27,20 @@ if __name__ == "__main__":
         }
         for e in groups[0]
     ]
+    # Whether vLLM's output handler had ended when the engine's shutdown began: one still reading then takes
+    # the engine core's exit for a failure and logs an EngineDeadError traceback.
+    handler = rollouts.sampler.engine.output_handler
+    engine_shutdown = rollouts.sampler.shutdown
+    handler_done_at_shutdown = []
+
+    def recording_shutdown() -> None:
+        handler_done_at_shutdown.append(handler.done())
+        engine_shutdown()
+
+    rollouts.sampler.shutdown = recording_shutdown
     rollouts.close()
-    Path(out_path).write_text(json.dumps({"version": version, "episodes": records}))
+    Path(out_path).write_text(
+        json.dumps(
+            {"version": version, "episodes": records, "handler_done_at_shutdown": handler_done_at_shutdown}
+        )
+    )

@@ -27,3 +27,5 @@ def test_inprocess_mode_runs_the_same_episodes(protocol_model_dir: Path, tmp_pat
         assert episode["turns"] == [FAST, CALL, ANSWER]
         assert episode["tools"] == ["FFTTool"] and episode["n_images"] == 2
         assert 0 < sum(episode["mask"]) < len(episode["mask"])
+    # close() stops vLLM's output handler before the engine: no EngineDeadError traceback after a good run.
+    assert result["handler_done_at_shutdown"] == [True]

@@ -100,8 +100,8 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         CALLED,
         "pi_theta_old's and the reference's logprobs of the episode batch by TRL's own forward (per-sample "
         "image slicing, temperature, fused LM head), so they match the logprobs its loss computes; with top_p < 1 "
-        "pi_theta_old's and the kept mass from one plain forward, through a stand-in model (`_LogitsView`) called "
-        "as TRL calls the policy",
+        "the sampler's-terms logprobs and the kept mass from one plain forward, through a stand-in model "
+        "(`_LogitsView`) called as TRL calls the policy",
         parameters=(
             "model",
             "input_ids",

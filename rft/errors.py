@@ -64,7 +64,7 @@ def run_command(command: Callable[[], int], prog: str | None = None) -> int:
     A SIGTERM (`kill`, a scheduler stopping a job) ends the command as Ctrl-C does, by an exception, so its
     `finally` blocks run: an in-process vLLM engine is shut down rather than left behind as idle processes
     holding its memory, a file being written is removed rather than left half-written. Exit code 143."""
-    previous = _raise_on_sigterm()
+    restore = _raise_on_sigterm()
     try:
         return command()
     except RftError as error:
@@ -74,17 +74,21 @@ def run_command(command: Callable[[], int], prog: str | None = None) -> int:
         print(f"{prog}: stopped by SIGTERM" if prog else "stopped by SIGTERM", file=sys.stderr)
         return TERMINATED_EXIT_CODE
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
 
 
-def _raise_on_sigterm() -> Any:
-    """Install the SIGTERM handler that raises `Terminated`; the handler it replaced, or None where signals
-    cannot be handled (outside the main thread)."""
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Install the SIGTERM handler that raises `Terminated`, once: it ignores further SIGTERMs (a launcher
+    and a shell may both send one), so they cannot break into the clean-up the first one started. Returns
+    what puts the previous handler back; nothing to do outside the main thread, where signals cannot be
+    handled."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return lambda: None
 
     def terminate(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated
 
-    return signal.signal(signal.SIGTERM, terminate)
+    previous = signal.signal(signal.SIGTERM, terminate)
+    # None: the previous handler was not installed from Python; the default is the closest to put back.
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -31,6 +31,8 @@ T = TypeVar("T")
 # vLLM's share of GPU memory when it runs beside the trainer on the same GPU (TRL's colocate default); vLLM's
 # own default, 0.9, would leave the trainer too little.
 SHARED_GPU_MEMORY_SHARE = 0.3
+# Seconds close() waits for vLLM's output handler to stop before shutting the engine down anyway.
+CLOSE_TIMEOUT_S = 10
 
 
 class InProcessRollouts:
@@ -110,7 +112,11 @@ class InProcessRollouts:
         return self.weights_version
 
     def close(self) -> None:
-        self._run(self.sampler.stop_output_handler())
+        stopping = asyncio.run_coroutine_threadsafe(self.sampler.stop_output_handler(), self._loop)
+        try:
+            stopping.result(timeout=CLOSE_TIMEOUT_S)
+        except TimeoutError:  # a wedged loop must not keep the engine from shutting down
+            stopping.cancel()
         self.sampler.shutdown()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)

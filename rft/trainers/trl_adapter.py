@@ -405,7 +405,9 @@ class _LogitsView:
             logits = self.model(**inputs, logits_to_keep=keep + 1, use_cache=False).logits[:, :-1]
             logits = logits.float() / self.temperature
             targets = labels[:, -keep:]
-            logps = logits.log_softmax(dim=-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+            # log p = logit - logsumexp: no second (tokens x vocabulary) tensor, as log_softmax would make.
+            chosen = logits.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+            logps = chosen - logits.logsumexp(dim=-1)
             values[:, -keep:, 0] = logps.masked_fill(targets == -100, 0.0)
             values[:, -keep:, 1] = self.term(logits)
         return SimpleNamespace(log_probs=values)

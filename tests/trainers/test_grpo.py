@@ -622,6 +622,22 @@ def test_kl_to_the_reference_when_beta_is_set(qwen_dir: Path, tmp_path: Path) ->
     assert metrics(trainer, "train")["kl"] == [pytest.approx(0.0, abs=1e-6)]
 
 
+@pytest.mark.parametrize(("num_iterations", "kept"), [(1, False), (2, True)])
+def test_old_logprobs_come_with_the_batch_only_when_it_spans_optimizer_steps(
+    qwen_dir: Path, tmp_path: Path, num_iterations: int, kept: bool
+) -> None:
+    """With one optimizer step per generation batch TRL's loss takes its own detached logprobs as
+    pi_theta_old (a ratio of exactly 1); trained on again after an update (num_iterations 2), the batch
+    carries pi_theta_old, from the fused head as the loss computes it."""
+    trainer = scripted_trainer(qwen_dir, tmp_path, num_iterations=num_iterations)
+    batch = trainer.generate_and_score([{"image": face(1), "label": "spoof"}] * 2)
+    assert ("old_per_token_logps" in batch) is kept
+    if kept:
+        with torch.no_grad():
+            fused = trainer._policy_logps(trainer.model, batch)
+        torch.testing.assert_close(batch["old_per_token_logps"], fused)
+
+
 class OneTrajectory(ScriptedEpisodes):
     """Every episode the same trajectory: equal rewards, so every advantage is 0."""
 

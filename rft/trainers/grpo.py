@@ -293,21 +293,15 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         """Per-token logprobs of the completion under `model`, by TRL's batched forward (fused LM head,
         temperature, per-sample image slicing)."""
         return per_token_logps(
-            self,
-            model,
-            *self._forward_args(batch),
-            **self._forward_kwargs(batch, self.args.per_device_train_batch_size),
+            self, model, **self._forward_inputs(batch, self.args.per_device_train_batch_size)
         )
 
-    def _forward_args(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        return (
-            torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
-            torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
-            batch["completion_ids"].size(1),
-        )
-
-    def _forward_kwargs(self, batch: dict[str, Any], batch_size: int) -> dict[str, Any]:
+    def _forward_inputs(self, batch: dict[str, Any], batch_size: int) -> dict[str, Any]:
+        """`per_token_logps`'s arguments after the model, for the episode batch `batch`."""
         return {
+            "input_ids": torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
+            "attention_mask": torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
+            "logits_to_keep": batch["completion_ids"].size(1),
             "batch_size": batch_size,
             "num_images": batch["num_images"],
             "num_tiles": batch.get("num_tiles"),
@@ -325,9 +319,7 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
         if self.top_p >= 1:
             return old if old is not None else self._policy_logps(self.model, batch)
         kept = partial(nucleus_log_mass, top_p=self.top_p)
-        logps, log_kept = per_token_logps_and_term(
-            self, self.model, kept, *self._forward_args(batch), **self._forward_kwargs(batch, 1)
-        )
+        logps, log_kept = per_token_logps_and_term(self, self.model, kept, **self._forward_inputs(batch, 1))
         return logps - log_kept
 
     def _add_policy_logps(self, batch: dict[str, Any], loss_mask: torch.Tensor, mode: str) -> None:
@@ -340,9 +332,9 @@ class EpisodeGRPOTrainer(GRPOTrainerHooks):
             torch.no_grad(),
             disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
         ):
-            old = self._policy_logps(self.model, batch) if needs_old else None
-            if old is not None:
-                batch["old_per_token_logps"] = old
+            old = None
+            if needs_old:
+                old = batch["old_per_token_logps"] = self._policy_logps(self.model, batch)
             if needs_old or self.vllm_importance_sampling_correction:
                 as_sampled = self._sampler_terms_logps(batch, old)
                 self._log_sampler_gap(mode, as_sampled, batch["sampling_per_token_logps"], loss_mask)

@@ -357,29 +357,13 @@ def per_token_logps_and_term(
     trainer: GRPOTrainer,
     model: torch.nn.Module,
     term: Callable[[torch.Tensor], torch.Tensor],
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    logits_to_keep: int,
-    *,
-    batch_size: int,
-    num_images: list[int] | None,
-    num_tiles: list[int] | None,
-    **image_inputs: torch.Tensor,
+    **forward: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`per_token_logps`, and `term` of the logits (divided by the temperature) that predict each of those
-    tokens, both from one forward: the same batching and per-sample image slicing, through the model's plain
-    forward in place of the fused LM head, which never materialises logits."""
-    values = per_token_logps(
-        trainer,
-        _LogitsView(model, trainer.temperature, term),
-        input_ids,
-        attention_mask,
-        logits_to_keep,
-        batch_size=batch_size,
-        num_images=num_images,
-        num_tiles=num_tiles,
-        **image_inputs,
-    )
+    """`per_token_logps` (`forward` is its arguments after the model), and `term` of the logits (divided by
+    the temperature) that predict each of those tokens, both from one forward: the same batching and
+    per-sample image slicing, through the model's plain forward in place of the fused LM head, which never
+    materialises logits."""
+    values = per_token_logps(trainer, _LogitsView(model, trainer.temperature, term), **forward)
     return values[..., 0], values[..., 1]
 
 

@@ -560,7 +560,7 @@ def test_sampler_terms_logprobs_at_top_p_come_from_one_plain_forward(qwen_dir: P
     with torch.no_grad():
         fused = trainer._policy_logps(trainer.model, batch)
         plain, log_kept = per_token_logps_and_term(
-            trainer, trainer.model, kept, *trainer._forward_args(batch), **trainer._forward_kwargs(batch, 1)
+            trainer, trainer.model, kept, **trainer._forward_inputs(batch, 1)
         )
         as_sampled = trainer._sampler_terms_logps(batch, old=None)
     scored = batch["completion_mask"].bool()

@@ -67,7 +67,7 @@ COMMAND = "rft tiny-model"  # named in the marker of the folders it writes (rft.
 MANIFEST = "tiny_model.json"
 
 # Bumped whenever the tokenizer corpus or the architecture changes, so cached tiny models are rebuilt.
-TINY_MODEL_VERSION = 5
+TINY_MODEL_VERSION = 6
 
 
 def _round_up(value: int, multiple: int = 64) -> int:

@@ -139,9 +139,6 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
         tar_fas.ANNOTATION_QUERY,
         chat_template("qwen2_5_vl"),
     )
-    # The system turn carries every tool's JSON schema; learning it keeps episodes inside the context.
-    for schema in tool_schemas():
-        yield "\n" + json.dumps(schema)
     for _ in range(PROTOCOL_REPEATS):
         yield from protocol_texts()
     rng = random.Random(seed)
@@ -156,6 +153,17 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
         )
         yield f"<think>The {tool} result shows {cue}.</think> <answer><{label}></answer>"
         yield f"<thinking>The image shows {cue}.</thinking><answer>{rng.choice(['real', 'fake'])}</answer>"
+
+
+def tool_schema_tokens() -> list[str]:
+    """Each tool's JSON schema exactly as the chat template renders it in the system turn (`tool | tojson`).
+
+    As added tokens they make the system turn's ~920 schema tokens six: the turn is the same text in every
+    episode of an arm, so at the demo's scale its tokens carry nothing a 2 M-parameter model reads, but they
+    made up ~75% of every training sequence and of SFT's and GRPO's compute (docs/PERFORMANCE.md). Which tools
+    an arm offers still shows in the prompt: one token per schema. Real checkpoints keep their own tokenizers.
+    """
+    return [json.dumps(schema, ensure_ascii=False) for schema in tool_schemas()]
 
 
 def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrainedTokenizerFast:
@@ -187,6 +195,6 @@ def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrai
         model_max_length=32768,
         padding_side="left",
     )
-    tokenizer.add_tokens(QWEN_ADDED_TOKENS + PROTOCOL_ADDED_TOKENS)
+    tokenizer.add_tokens(QWEN_ADDED_TOKENS + PROTOCOL_ADDED_TOKENS + tool_schema_tokens())
     tokenizer.chat_template = chat_template(arch)
     return tokenizer

@@ -10,6 +10,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from rft.models.tiny import PRESETS, build_tiny_model, count_parameters, main
 from rft.prompts import tar_fas
+from rft.tools import tool_schemas
 
 
 def image(seed: int = 0) -> Image.Image:
@@ -65,6 +66,18 @@ def test_a_reasoning_turns_decision_is_one_token_and_text_round_trips(tiny_model
     assert pieces["answer"][-3:] == ["</think>\n<answer>", "<Real>", "</answer>"]
     for turn in turns.values():
         assert tokenizer.decode(tokenizer.encode(turn, add_special_tokens=False)) == turn
+
+
+def test_each_tool_schema_in_the_system_turn_is_one_token_and_round_trips(tiny_model_dir):
+    # docs/PERFORMANCE.md: the schemas were ~920 of the system turn's ~1,080 tokens in every sequence.
+    tokenizer = AutoProcessor.from_pretrained(tiny_model_dir).tokenizer
+    arm = ["ZoomInTool", "FFTTool"]
+    text = tokenizer.apply_chat_template(first_turn(), tools=tool_schemas(arm), tokenize=False)
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    schema_ids = [i for i in ids if tokenizer.decode([i]).startswith('{"type": "function"')]
+    assert [json.loads(tokenizer.decode([i]))["function"]["name"] for i in schema_ids] == arm
+    assert len(ids) < 200
+    assert tokenizer.decode(ids) == text
 
 
 def test_chat_template_renders_images_tool_calls_and_turns(tiny_model_dir):

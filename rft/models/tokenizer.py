@@ -127,9 +127,9 @@ def protocol_texts() -> Iterator[str]:
     yield FAS_WORDS
 
 
-def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
-    """The texts the tokenizer learns from: every prompt of the project, the episode format's own strings
-    and templated FAS explanations."""
+def prompt_corpus(seed: int = 0, explanations: int = 400, schemas: bool = True) -> Iterator[str]:
+    """The texts the tokenizer learns from: every prompt of the project, the tool schemas (unless they are
+    added tokens), the episode format's own strings and templated FAS explanations."""
     yield from (
         tar_fas.SYSTEM_PROMPT,
         tar_fas.FIRST_ROUND_QUERY,
@@ -139,6 +139,10 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
         tar_fas.ANNOTATION_QUERY,
         chat_template("qwen2_5_vl"),
     )
+    if schemas:
+        # The system turn carries every tool's JSON schema; learning it keeps episodes inside the context.
+        for schema in tool_schemas():
+            yield "\n" + json.dumps(schema)
     for _ in range(PROTOCOL_REPEATS):
         yield from protocol_texts()
     rng = random.Random(seed)
@@ -156,18 +160,20 @@ def prompt_corpus(seed: int = 0, explanations: int = 400) -> Iterator[str]:
 
 
 def tool_schema_tokens() -> list[str]:
-    """Each tool's JSON schema exactly as the chat template renders it in the system turn (`tool | tojson`).
-
-    As added tokens they make the system turn's ~920 schema tokens six: the turn is the same text in every
-    episode of an arm, so at the demo's scale its tokens carry nothing a 2 M-parameter model reads, but they
-    made up ~75% of every training sequence and of SFT's and GRPO's compute (docs/PERFORMANCE.md). Which tools
-    an arm offers still shows in the prompt: one token per schema. Real checkpoints keep their own tokenizers.
-    """
+    """Each tool's JSON schema exactly as the chat template renders it in the system turn (`tool | tojson`)."""
     return [json.dumps(schema, ensure_ascii=False) for schema in tool_schemas()]
 
 
-def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE on `prompt_corpus` and wrap it with the architecture's special tokens."""
+def train_tokenizer(
+    arch: str, vocab_size: int = 2048, seed: int = 0, whole_schemas: bool = False
+) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE on `prompt_corpus` and wrap it with the architecture's special tokens.
+
+    `whole_schemas` makes each tool schema one added token: the system turn shrinks from ~1,080 tokens to
+    ~180, the same text in every episode of an arm, and which tools it offers still shows (one token each).
+    The test models use it (the suite's training and rollouts run on ~3x shorter sequences); the demo model
+    does not: with it, the demo took half the time but GRPO no longer raised the reward and the correct
+    answers in 24 steps (docs/EFFICACY.md, "A one-token system turn")."""
     internvl = arch == "internvl3"
     special = QWEN_SPECIAL_TOKENS + (INTERNVL_SPECIAL_TOKENS if internvl else [])
     bpe = Tokenizer(models.BPE())
@@ -181,7 +187,7 @@ def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrai
         show_progress=False,
     )
     # The corpus is repeated so that merges of rarer prompt words still reach min_frequency.
-    corpus = list(prompt_corpus(seed))
+    corpus = list(prompt_corpus(seed, schemas=not whole_schemas))
     bpe.train_from_iterator(itertools.chain(corpus, corpus), trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
@@ -195,6 +201,8 @@ def train_tokenizer(arch: str, vocab_size: int = 2048, seed: int = 0) -> PreTrai
         model_max_length=32768,
         padding_side="left",
     )
-    tokenizer.add_tokens(QWEN_ADDED_TOKENS + PROTOCOL_ADDED_TOKENS + tool_schema_tokens())
+    tokenizer.add_tokens(
+        QWEN_ADDED_TOKENS + PROTOCOL_ADDED_TOKENS + (tool_schema_tokens() if whole_schemas else [])
+    )
     tokenizer.chat_template = chat_template(arch)
     return tokenizer

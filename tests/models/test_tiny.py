@@ -9,6 +9,7 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from rft.models.tiny import PRESETS, build_tiny_model, count_parameters, main
+from rft.models.tokenizer import train_tokenizer
 from rft.prompts import tar_fas
 from rft.tools import tool_schemas
 
@@ -69,7 +70,7 @@ def test_a_reasoning_turns_decision_is_one_token_and_text_round_trips(tiny_model
 
 
 def test_each_tool_schema_in_the_system_turn_is_one_token_and_round_trips(tiny_model_dir):
-    # docs/PERFORMANCE.md: the schemas were ~920 of the system turn's ~1,080 tokens in every sequence.
+    # The test models' system turn: the schemas were ~920 of its ~1,080 tokens (docs/PERFORMANCE.md).
     tokenizer = AutoProcessor.from_pretrained(tiny_model_dir).tokenizer
     arm = ["ZoomInTool", "FFTTool"]
     text = tokenizer.apply_chat_template(first_turn(), tools=tool_schemas(arm), tokenize=False)
@@ -78,6 +79,14 @@ def test_each_tool_schema_in_the_system_turn_is_one_token_and_round_trips(tiny_m
     assert [json.loads(tokenizer.decode([i]))["function"]["name"] for i in schema_ids] == arm
     assert len(ids) < 200
     assert tokenizer.decode(ids) == text
+
+
+def test_the_demo_models_tokenizer_keeps_the_schemas_as_text():
+    # Its GRPO recipe was measured with them (docs/EFFICACY.md, "A one-token system turn").
+    assert PRESETS["tiny"].whole_schemas and not PRESETS["demo"].whole_schemas
+    tokenizer = train_tokenizer("qwen2_5_vl", vocab_size=PRESETS["demo"].vocab)
+    text = tokenizer.apply_chat_template(first_turn(), tools=tool_schemas(), tokenize=False)
+    assert len(tokenizer.encode(text, add_special_tokens=False)) > 1000
 
 
 def test_chat_template_renders_images_tool_calls_and_turns(tiny_model_dir):

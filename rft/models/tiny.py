@@ -58,8 +58,8 @@ PRESETS = {
     # suite's sequences ~3x shorter.
     "tiny": Preset(128, 2, 2, 1, 256, 64, 2, 1, 128, 2048, whole_schemas=True),
     # The CPU demo: about 2 M parameters, deep and wide enough to learn paper 003's episode format from a few
-    # hundred templated trajectories in minutes on 2 cores (docs/EFFICACY.md). One token per tool schema: the
-    # whole demo in about half the time, within its 20 minutes (docs/EFFICACY.md, "A one-token system turn").
+    # hundred templated trajectories in minutes on 2 cores (docs/EFFICACY.md). One token per tool schema: its
+    # training sequences a third as long, the demo within its 20 minutes (docs/EFFICACY.md, "A one-token system turn").
     "demo": Preset(128, 4, 2, 1, 384, 64, 2, 1, 128, 2048, whole_schemas=True),
     # Benchmarks: about 100 M parameters.
     "small": Preset(768, 12, 12, 2, 2048, 384, 8, 6, 1536, 8192),

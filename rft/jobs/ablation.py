@@ -117,15 +117,15 @@ class JobSteps:
         return grpo.run(config, source=source, overwrite=True)
 
     def evaluate(self, model_dir: Path, config: ExperimentConfig, splits: ProtocolData, source: Any) -> dict:
-        from rft.jobs import demo
+        from rft.jobs.evaluate import evaluate_policy
 
-        return demo.evaluate_policy(model_dir, config, splits, source)
+        return evaluate_policy(model_dir, config, splits, source)
 
     def source(self, config: ExperimentConfig) -> Any:
-        from rft.jobs import demo
+        from rft.jobs.evaluate import inprocess_source
         from rft.jobs.steps import base_model_dir
 
-        return demo.inprocess_source(config, base_model_dir(config.model, config.data.image_size))
+        return inprocess_source(config, base_model_dir(config.model, config.data.image_size))
 
 
 def check_ablation(config: ExperimentConfig) -> None:

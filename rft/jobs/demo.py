@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from rft.config import ConfigError, ExperimentConfig, load_config, save_resolved_config
 from rft.errors import RunSetupError
 from rft.jobs import grpo, sft
-from rft.jobs.steps import base_model_dir, protocol_data, seed_everything
+from rft.jobs.evaluate import evaluate_policy, inprocess_source
+from rft.jobs.steps import base_model_dir, config_parser, protocol_data, seed_everything
 from rft.outputs import write_json
 
 if TYPE_CHECKING:
@@ -20,14 +21,8 @@ if TYPE_CHECKING:
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    """The launcher's parser; `doc` (its docstring) is the help text: first paragraph, then the rest."""
-    head, _, tail = doc.partition("\n\n")
-    parser = argparse.ArgumentParser(
-        description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. grpo.max_steps=5")
-    return parser
+    """The launcher's parser; `doc` (its docstring) is the help text."""
+    return config_parser(doc, example="grpo.max_steps=5")
 
 
 def config_from(args: argparse.Namespace) -> ExperimentConfig:
@@ -68,24 +63,6 @@ def run(config: ExperimentConfig) -> dict[str, dict]:
     return results
 
 
-def inprocess_source(config: ExperimentConfig, model_dir: Path) -> Any:
-    """One vLLM engine for every stage, with in-process rewards: each evaluation and GRPO push their
-    weights into it."""
-    from reward_service import connect
-    from rollout_server.inprocess import InProcessRollouts
-
-    return InProcessRollouts(
-        model_dir,
-        tools=connect(config.reward_service.url, token_env=config.reward_service.token_env),
-        max_model_len=config.rollout.max_model_len,
-        max_tool_calls=config.grpo.max_tool_calls,
-        image_size=config.data.image_size,
-        seed=config.run.seed,
-        gpu_memory_utilization=config.rollout.gpu_memory_utilization,
-        tool_names=config.run.tool_names,
-    )
-
-
 def run_stages(
     config: ExperimentConfig, *, splits: ProtocolData, base_dir: Path, source: Any, results: dict[str, dict]
 ) -> None:
@@ -121,29 +98,6 @@ def annotate(config: ExperimentConfig, splits: ProtocolData) -> Path:
     if annotate_main(argv) != 0:
         raise RunSetupError(f"the templated annotation of {root} failed (see above)")
     return out
-
-
-def evaluate_policy(model_dir: Path, config: ExperimentConfig, splits: ProtocolData, source: Any) -> dict:
-    """Fast- and final-answer metrics of the checkpoint in `model_dir` (pushed to the episode source)."""
-    from rft.eval.target import evaluate_targets
-    from rft.models.loading import detect_arch, load_policy
-
-    model, processor = load_policy(model_dir, config.model.dtype)
-    source.update_weights({name: tensor.detach().clone() for name, tensor in model.state_dict().items()})
-    return evaluate_targets(
-        model=model,
-        processor=processor,
-        arch=detect_arch(model_dir),
-        targets=splits.targets,
-        method=config.grpo.method,
-        episode_source=source,
-        batch_size=config.eval.batch_size,
-        max_samples=config.eval.max_samples,
-        seed=config.run.seed,
-        final_answer=config.eval.final_answer,
-        max_completion_length=config.grpo.max_completion_length,
-        tool_names=config.run.tool_names,
-    )
 
 
 def held_out_format(

@@ -27,20 +27,26 @@ class Request:
     overwrite: bool
 
 
-def training_parser(doc: str, *, outputs: str, example: str) -> argparse.ArgumentParser:
-    """The parser every training launcher shares: --config, --resume / --resume-from / --overwrite and
-    section.key=value overrides. `doc` (the launcher's docstring) is the help text: first paragraph, then the
-    rest; `outputs` names what --overwrite deletes, `example` is an override to show."""
+def config_parser(doc: str, *, example: str) -> argparse.ArgumentParser:
+    """--config and section.key=value overrides, the arguments every job launcher takes. `doc` (the
+    launcher's docstring) is the help text: first paragraph, then the rest; `example` is an override to show."""
     head, _, tail = doc.partition("\n\n")
     parser = argparse.ArgumentParser(
         description=head, epilog=tail, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", required=True, help="a config name from configs/ or a YAML path")
+    parser.add_argument("overrides", nargs="*", help=f"section.key=value overrides, e.g. {example}")
+    return parser
+
+
+def training_parser(doc: str, *, outputs: str, example: str) -> argparse.ArgumentParser:
+    """The parser every training launcher shares: `config_parser`'s, with --resume / --resume-from /
+    --overwrite; `outputs` names what --overwrite deletes."""
+    parser = config_parser(doc, example=example)
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from this checkpoint folder")
     resume.add_argument("--overwrite", action="store_true", help=f"start afresh, deleting {outputs}")
-    parser.add_argument("overrides", nargs="*", help=f"section.key=value overrides, e.g. {example}")
     return parser
 
 

@@ -14,6 +14,7 @@ HELP_PHRASES = {
     "demo": ["--config", "section.key=value"],
     "ablation": ["--config", "section.key=value", "resumes", "mean ± std"],
     "caption": ["accelerate launch", "--resume", "--overwrite", "section.key=value", "Eq. 1"],
+    "evaluate": ["--config", "--model", "--overwrite", "section.key=value", "final answer"],
     "compare": ["NAME=PATH", "--out", "comparison.md", "roc.png"],
     "instructflip": ["--config", "--resume", "--overwrite", "section.key=value", "docs/BASELINES.md"],
 }

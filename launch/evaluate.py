@@ -2,12 +2,14 @@
 
 Each checkpoint (a plain Hugging Face folder, e.g. runs/demo_cpu/sft_stage2/model or runs/demo_cpu/grpo/model)
 is evaluated as the demo and GRPO evaluate: HTER and AUC per target domain of data.protocol, for the fast
-answer (first turn) and the final answer (after greedy tool calls, every tool run for real), both scored by
-P(Spoof) over the Real/Spoof answer tokens (paper 003). One vLLM engine in this process serves every
-checkpoint. The config gives the protocol, the data roots and the evaluation settings (eval.*, grpo.method,
-grpo.max_tool_calls); its model section gives only the dtype. Writes every checkpoint's reports to --out
-(default run.output_dir/run.name/evaluation.json), rewritten after each checkpoint; an existing file is
-kept unless --overwrite.
+answer (first turn; when grpo.method has one) and the final answer (after greedy tool calls, every tool run
+for real; when eval.final_answer is true), both scored by P(Spoof) over the Real/Spoof answer tokens (paper
+003). One vLLM engine in this process serves every checkpoint (rollout.mode and rollout.urls are not used),
+so all of them must share the first one's architecture, tokenizer and weight shapes. The config gives the
+protocol and data (data.*), the episodes (grpo.method, grpo.max_tool_calls, grpo.max_completion_length,
+run.tool_names, run.seed, rollout.max_model_len, reward_service.url), the evaluation (eval.*) and the dtype
+(model.dtype). Writes every checkpoint's reports to --out (default run.output_dir/run.name/evaluation.json),
+rewritten after each checkpoint; an existing file is kept unless --overwrite.
 
 example: the demo's stage-2 and GRPO models on 1,000 fresh faces of the unseen street domain (generated on
 first use; docs/EFFICACY.md, "The unseen AUC on 1,000 fresh street faces"):

@@ -40,29 +40,60 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 def request_from(args: argparse.Namespace) -> tuple[ExperimentConfig, list[Path], Path]:
     """The config, the checkpoint folders and the metrics file, refused (ConfigError) before anything
-    loads when a folder is not a checkpoint or the file exists without --overwrite."""
+    loads when a folder is not a checkpoint the first one's engine can serve, or the file exists without
+    --overwrite."""
     config = load_config(args.config, args.overrides)
     if config.model is None:  # an InstructFLIP config: no VLM policy to score
         raise ConfigError("launch/evaluate.py scores a VLM policy: give a config with a model section")
-    for model_dir in args.model:
-        check_checkpoint(model_dir)
     repeated = sorted({str(m) for m in args.model if args.model.count(m) > 1})
     if repeated:
         raise ConfigError(
             f"--model {repeated[0]} is given twice: its results are keyed by the folder; give it once"
         )
+    first = checkpoint_signature(args.model[0])
+    for model_dir in args.model[1:]:
+        if checkpoint_signature(model_dir) != first:
+            raise ConfigError(
+                f"--model {model_dir} differs from --model {args.model[0]} in architecture, tokenizer or weight "
+                "shapes, and one engine serves every checkpoint: score it in a run of its own"
+            )
     out = args.out or config.run_dir / "evaluation.json"
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder: give the path of a JSON file")
     if out.exists() and not args.overwrite:
         raise ConfigError(f"{out} exists: pass --overwrite to replace it, or --out another file")
     return config, list(args.model), out
 
 
-def check_checkpoint(model_dir: Path) -> None:
-    if not (model_dir / "config.json").is_file():
+def checkpoint_signature(model_dir: Path) -> tuple[str, bytes | None, dict[str, list[int]]]:
+    """What an engine started on one checkpoint needs of another to take its weights: the architecture, the
+    tokenizer and every weight's shape (read from the safetensors headers, not the weights)."""
+    from rft.models.loading import detect_arch
+
+    weights = sorted(model_dir.glob("*.safetensors"))
+    if not (model_dir / "config.json").is_file() or not weights:
         raise ConfigError(
-            f"--model {model_dir} is not a checkpoint folder (no config.json): give a model/ folder a job "
-            "exported, e.g. runs/demo_cpu/sft_stage2/model"
+            f"--model {model_dir} is not a checkpoint folder (no config.json or *.safetensors): give a model/ "
+            "folder a job exported, e.g. runs/demo_cpu/sft_stage2/model"
         )
+    try:
+        arch = detect_arch(model_dir)
+        shapes = weight_shapes(weights)
+    except (ValueError, OSError) as error:  # json.JSONDecodeError and safetensors' errors are ValueErrors
+        raise ConfigError(f"--model {model_dir} cannot be read: {error}") from error
+    tokenizer = model_dir / "tokenizer.json"
+    return arch, tokenizer.read_bytes() if tokenizer.is_file() else None, shapes
+
+
+def weight_shapes(files: list[Path]) -> dict[str, list[int]]:
+    from safetensors import safe_open
+
+    shapes = {}
+    for file in files:
+        with safe_open(file, framework="pt") as weights:
+            for name in weights.keys():  # noqa: SIM118 (safe_open has keys(), it is not iterable)
+                shapes[name] = weights.get_slice(name).get_shape()
+    return shapes
 
 
 def run(config: ExperimentConfig, model_dirs: list[Path], out: Path) -> dict[str, dict]:

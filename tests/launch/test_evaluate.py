@@ -123,6 +123,35 @@ def test_an_existing_metrics_file_is_kept_without_overwrite(tmp_path, capsys, ch
     assert not (tmp_path / "data").exists()
 
 
+def test_a_checkpoint_the_first_ones_engine_cannot_serve_is_refused(
+    tmp_path, capsys, checkpoint, model_cache
+):
+    from rft.models.tiny import ensure_tiny_model
+
+    internvl = ensure_tiny_model(model_cache, "internvl3", "tiny")
+    argv = ["--config", "demo_cpu", "--model", str(checkpoint), "--model", str(internvl)]
+    capsys.readouterr()  # the fixture's progress bars, when it built the model
+    assert evaluate_launcher().main([*argv, f"data.cache_dir={tmp_path / 'data'}"]) == 2
+    error = capsys.readouterr().err
+    assert f"--model {internvl} differs from --model {checkpoint}" in error and error.count("\n") == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unreadable_checkpoint_or_a_folder_as_out_is_refused(tmp_path, capsys, checkpoint):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    (broken / "model.safetensors").write_bytes(b"\x00" * 16)
+    data = f"data.cache_dir={tmp_path / 'data'}"
+    capsys.readouterr()
+    assert evaluate_launcher().main(["--config", "demo_cpu", "--model", str(broken), data]) == 2
+    assert f"--model {broken} cannot be read" in capsys.readouterr().err
+    argv = ["--config", "demo_cpu", "--model", str(checkpoint), "--out", str(tmp_path), "--overwrite", data]
+    assert evaluate_launcher().main(argv) == 2
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_config_without_a_policy_is_refused(tmp_path, capsys, checkpoint):
     argv = ["--config", "instructflip_cpu", "--model", str(checkpoint), f"data.cache_dir={tmp_path / 'data'}"]
     capsys.readouterr()  # the fixture's progress bars, when it built the model

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rft.config import ConfigError, ExperimentConfig, load_config
-from rft.jobs.grpo import report_lines
+from rft.jobs.grpo import report_lines, score_targets
 from rft.jobs.steps import config_parser, protocol_data, seed_everything
 from rft.outputs import write_json
 
@@ -133,22 +133,15 @@ def inprocess_source(config: ExperimentConfig, model_dir: Path) -> Any:
 
 def evaluate_policy(model_dir: Path, config: ExperimentConfig, splits: ProtocolData, source: Any) -> dict:
     """Fast- and final-answer metrics of the checkpoint in `model_dir` (pushed to the episode source)."""
-    from rft.eval.target import evaluate_targets
     from rft.models.loading import detect_arch, load_policy
 
     model, processor = load_policy(model_dir, config.model.dtype)
     source.update_weights({name: tensor.detach().clone() for name, tensor in model.state_dict().items()})
-    return evaluate_targets(
+    return score_targets(
+        config,
         model=model,
         processor=processor,
         arch=detect_arch(model_dir),
         targets=splits.targets,
-        method=config.grpo.method,
-        episode_source=source,
-        batch_size=config.eval.batch_size,
-        max_samples=config.eval.max_samples,
-        seed=config.run.seed,
-        final_answer=config.eval.final_answer,
-        max_completion_length=config.grpo.max_completion_length,
-        tool_names=config.run.tool_names,
+        source=source,
     )

@@ -205,30 +205,56 @@ def target_evaluator(
 ) -> Callable[[Any], dict]:
     """`evaluate(trainer)`: the trainer's policy scored on every target domain (fast and final answers);
     with `samples_dir`, each result also keeps its per-sample rows and the images are written there."""
-    from rft.eval.target import evaluate_targets
     from rft.models.loading import detect_arch
 
     arch = detect_arch(model_dir)
 
-    def score_targets(trainer: Any) -> dict:
-        return evaluate_targets(
+    def score_trainer_policy(trainer: Any) -> dict:
+        return score_targets(
+            config,
             model=trainer.model,
             processor=processor,
             arch=arch,
             targets=targets,
-            method=config.grpo.method,
-            episode_source=trainer.episode_source,
+            source=trainer.episode_source,
             accelerator=trainer.accelerator,
-            batch_size=config.eval.batch_size,
-            max_samples=config.eval.max_samples,
-            seed=config.run.seed,
-            final_answer=config.eval.final_answer,
-            max_completion_length=config.grpo.max_completion_length,
-            tool_names=config.run.tool_names,
             samples_dir=samples_dir,
         )
 
-    return score_targets
+    return score_trainer_policy
+
+
+def score_targets(
+    config: ExperimentConfig,
+    *,
+    model: Any,
+    processor: Any,
+    arch: str,
+    targets: dict,
+    source: Any,
+    accelerator: Any | None = None,
+    samples_dir: Path | None = None,
+) -> dict:
+    """`model` scored on every target domain with the config's evaluation and episode settings; `source`
+    must already serve its weights."""
+    from rft.eval.target import evaluate_targets
+
+    return evaluate_targets(
+        model=model,
+        processor=processor,
+        arch=arch,
+        targets=targets,
+        method=config.grpo.method,
+        episode_source=source,
+        accelerator=accelerator,
+        batch_size=config.eval.batch_size,
+        max_samples=config.eval.max_samples,
+        seed=config.run.seed,
+        final_answer=config.eval.final_answer,
+        max_completion_length=config.grpo.max_completion_length,
+        tool_names=config.run.tool_names,
+        samples_dir=samples_dir,
+    )
 
 
 def export(trainer: Any, *, model_dir: Path, out: Path, dtype: str, is_main: bool) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from rft.allocator import keep_freed_memory_on_cpu_host
 from rft.errors import run_command
 from rft.jobs import demo
 
@@ -35,4 +36,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_freed_memory_on_cpu_host()  # for the whole process (rft/allocator.py)
     sys.exit(main())

@@ -1,16 +1,16 @@
 """glibc's allocator on a CPU host: keep freed memory in the process instead of handing it back.
 
 A training step on the CPU allocates and frees the same few hundred tensors every step. By default glibc
-serves large ones with fresh `mmap`s and returns the top of the heap to the OS whenever it frees more than
-its trim threshold, so every step faults its pages in again, zeroed by the kernel. How much of that happens
-depends on glibc's moving mmap threshold: the demo's SFT stage 2 ran at 0.47 s or 0.65 s a step on the same
-host and data, and the slow runs spent a fifth of their time in the kernel (docs/PERFORMANCE.md, "glibc's
-allocator"). Serving everything from the heap and keeping what is freed makes every run the fast one; the
-arithmetic is untouched (the exported model is identical to the byte), and the peak memory rises by
-about 15%.
+serves the larger ones with fresh `mmap`s (its threshold moves between 128 KiB and 32 MiB as chunks are
+freed) and hands the top of the heap back to the OS once 128 KiB or more of it is free, so a step faults its
+pages in again, zeroed by the kernel. How much of that a run does varies: 80 steps of the demo's SFT stage 2
+took 37 s or 52 s on the same host and data, the slow run with 21 s in the kernel (docs/PERFORMANCE.md,
+"glibc's allocator"). With allocations below 32 MiB served from the heap and up to 1 GiB of freed memory
+kept, every run is the fast one; the arithmetic is untouched (the exported model is identical to the byte).
 
-Applied only on CPU hosts: on a GPU node the host's memory holds the data loaders and offloaded optimizer
-states, where keeping freed memory would cost more than it saves and nothing here was measured.
+The launchers that train on the CPU (demo, SFT, ablation) call it when run as scripts, so it covers the
+whole process and nothing that imports them. Applied only on CPU hosts: on a GPU node the host's memory
+holds checkpoints being loaded, data loaders and offloaded optimizer states, where nothing was measured.
 """
 
 from __future__ import annotations
@@ -22,33 +22,40 @@ import os
 # mallopt(3) parameters.
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
-M_MMAP_MAX = -4
+M_MMAP_THRESHOLD = -3
 
+MMAP_THRESHOLD = (
+    32 << 20
+)  # glibc's largest: below it from the heap; above it mmapped and handed back when freed
 TRIM_THRESHOLD = 1 << 30  # freed memory at the heap's top kept up to 1 GiB
 TOP_PAD = 256 << 20  # the heap grows 256 MiB at a time
-# The same settings for the processes this one starts (vLLM's engine and workers): glibc reads them at exec.
-CHILD_TUNABLES = (
-    f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={TRIM_THRESHOLD}:glibc.malloc.top_pad={TOP_PAD}"
-)
 DISABLE_ENV = "RFT_KEEP_FREED_MEMORY"
 
 
+def keep_freed_memory_on_cpu_host() -> bool:
+    """`keep_freed_memory` where no CUDA device is visible; True when it tuned the allocator."""
+    import torch
+
+    return keep_freed_memory(on_cpu_host=not torch.cuda.is_available())
+
+
 def keep_freed_memory(on_cpu_host: bool) -> bool:
-    """Tune glibc's allocator of this process (and, through GLIBC_TUNABLES, of the processes it starts) to
-    serve every allocation from the heap and keep freed memory; True when it did. Does nothing on a GPU host,
-    off glibc, where GLIBC_TUNABLES is already set (the user's choice wins), or with RFT_KEEP_FREED_MEMORY=0."""
+    """Tune this process's glibc allocator to serve allocations below 32 MiB from the heap and keep freed
+    memory; True when it did. Does nothing on a GPU host, off glibc, where GLIBC_TUNABLES is set (the user's own
+    allocator settings win), or with RFT_KEEP_FREED_MEMORY=0."""
     if not on_cpu_host or os.environ.get(DISABLE_ENV) == "0" or "GLIBC_TUNABLES" in os.environ:
         return False
     libc = glibc()
     if libc is None:
         return False
-    applied = all(
+    return all(
         libc.mallopt(param, value) == 1
-        for param, value in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
+        for param, value in (
+            (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+            (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+            (M_TOP_PAD, TOP_PAD),
+        )
     )
-    if applied:
-        os.environ["GLIBC_TUNABLES"] = CHILD_TUNABLES
-    return applied
 
 
 def glibc() -> ctypes.CDLL | None:

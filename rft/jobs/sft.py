@@ -51,9 +51,6 @@ def stage_dir(config: ExperimentConfig) -> Path:
 def run(config: ExperimentConfig, resume: str | None = None, overwrite: bool = False) -> Path:
     """Train the stage and export it; returns the exported model folder. `overwrite` deletes an earlier run
     of the stage first (a fresh start over one is refused otherwise)."""
-    import torch
-
-    from rft.allocator import keep_freed_memory
     from rft.trainers.run_folders import remove_earlier_run
 
     out = stage_dir(config)
@@ -63,7 +60,6 @@ def run(config: ExperimentConfig, resume: str | None = None, overwrite: bool = F
     if state.is_main_process:
         save_resolved_config(config, out)
     seed_everything(config.run.seed)
-    keep_freed_memory(on_cpu_host=not torch.cuda.is_available())
     with state.main_process_first():  # one process builds a tiny model, the others reuse it
         model_dir = plan.stage1_model or base_model_dir(config.model, config.data.image_size)
     trainer = build_trainer(config, model_dir=model_dir, dataset=plan.dataset, out=out)

@@ -44,7 +44,8 @@ def test_every_launcher_is_covered():
 
 @pytest.mark.parametrize("name", sorted(HELP_PHRASES))
 def test_launchers_are_thin(name):
-    """parse -> build -> run through rft.jobs: no job logic, no sys.path edits, no imports of launch/."""
+    """parse -> build -> run through rft.jobs (and the process's allocator settings, rft.allocator): no job
+    logic, no sys.path edits, no imports of launch/."""
     source = (ROOT / "launch" / f"{name}.py").read_text()
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
@@ -52,6 +53,6 @@ def test_launchers_are_thin(name):
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "sys", "rft.errors", "rft.jobs"}
+    assert imported <= {"__future__", "sys", "rft.allocator", "rft.errors", "rft.jobs"}
     assert "sys.path" not in source
     assert len(source.splitlines()) < 60

@@ -6,7 +6,8 @@ freed) and hands the top of the heap back to the OS once 128 KiB or more of it i
 pages in again, zeroed by the kernel. How much of that a run does varies: 80 steps of the demo's SFT stage 2
 took 37 s or 52 s on the same host and data, the slow run with 21 s in the kernel (docs/PERFORMANCE.md,
 "glibc's allocator"). With allocations below 32 MiB served from the heap and up to 1 GiB of freed memory
-kept, every run is the fast one; the arithmetic is untouched (the exported model is identical to the byte).
+kept, every tuned run of the comparison was a fast one; the arithmetic is untouched (the exported model is
+identical to the byte).
 The price is memory: the heap keeps what it freed; the whole demo peaked at 2.4-5.8 GB instead of 2.3 GB.
 
 The launchers that train on the CPU (demo, SFT, ablation) call it when run as scripts, so it covers the

@@ -7,8 +7,8 @@ pages in again, zeroed by the kernel. How much of that a run does varies: 80 ste
 took 37 s or 52 s on the same host and data, the slow run with 21 s in the kernel (docs/PERFORMANCE.md,
 "glibc's allocator"). With allocations below 32 MiB served from the heap and up to 1 GiB of freed memory
 kept, every tuned run of the comparison was a fast one; the arithmetic is untouched (the exported model is
-identical to the byte).
-The price is memory: the heap keeps what it freed; the whole demo peaked at 2.4-5.8 GB instead of 2.3 GB.
+identical to the byte). The price is memory: the heap keeps what it freed; the whole demo peaked at
+2.4-5.8 GB instead of 2.3 GB.
 
 The launchers that train on the CPU (demo, SFT, ablation) call it when run as scripts, so it covers the
 whole process and nothing that imports them. Applied only on CPU hosts: on a GPU node the host's memory
@@ -26,9 +26,8 @@ M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 
-MMAP_THRESHOLD = (
-    32 << 20
-)  # glibc's largest: below it from the heap; above it mmapped and handed back when freed
+# glibc's largest: below it from the heap; above it mmapped and handed back when freed.
+MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 1 << 30  # freed memory at the heap's top kept up to 1 GiB
 TOP_PAD = 256 << 20  # the heap grows 256 MiB at a time
 DISABLE_ENV = "RFT_KEEP_FREED_MEMORY"
@@ -36,9 +35,9 @@ DISABLE_ENV = "RFT_KEEP_FREED_MEMORY"
 
 def keep_freed_memory_on_cpu_host() -> bool:
     """`keep_freed_memory` where no CUDA device is visible; True when it tuned the allocator."""
-    import torch
+    from rft.models.vllm_engine import on_cpu_host
 
-    return keep_freed_memory(on_cpu_host=not torch.cuda.is_available())
+    return keep_freed_memory(on_cpu_host=on_cpu_host())
 
 
 def keep_freed_memory(on_cpu_host: bool) -> bool:
